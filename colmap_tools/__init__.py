@@ -1,0 +1,1 @@
+"""COLMAP side of inconddiff: reconstruction, reference-view choice, mask propagation, export."""

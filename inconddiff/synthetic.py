@@ -1,0 +1,484 @@
+"""Synthetic multi-view captures with ground truth, rendered by open3d ray casting on the CPU.
+
+A room (floor, four walls) holds several textured objects and one removable object near the centre.
+Cameras follow an orbit around the objects or a forward-facing grid. Textures are solid (functions of
+the 3D point), so every view sees the same surface pattern and SIFT can match across views; shading is
+Lambertian with no cast shadows, so removing the object changes only the pixels where it is visible.
+
+Written into the capture folder:
+
+```
+images/<stem>.png           views with the object
+masks/<stem>.png            where the object is visible (255 = remove)
+gt/images/<stem>.png        the same views without the object (a perfect removal)
+gt/depth/<stem>.npy         z-depth at pixel centres, with the object (float32, scene units)
+gt/depth_clean/<stem>.npy   z-depth without the object
+gt/sparse/0/                ground-truth cameras as a COLMAP text model (points3D.txt empty)
+gt/transforms.json          ground-truth cameras for nerfstudio (file paths relative to gt/)
+gt/cameras.npz              K (N,3,3), R (N,3,3), t (N,3) world-to-camera (OpenCV axes), names
+gt/scene.json               seed, path, object list, scene extent
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inconddiff.capture import atomic_output_dir, write_image
+
+logger = logging.getLogger(__name__)
+
+ROOM_HALF = 5.0
+ROOM_HEIGHT = 4.0
+LOOK_AT = np.array([0.0, 0.0, 0.35])
+
+
+@dataclass
+class SynthConfig:
+    """Settings of one synthetic capture."""
+
+    views: int = 30
+    """Number of camera views."""
+    width: int = 160
+    height: int = 120
+    seed: int = 0
+    path: str = "orbit"
+    """Camera path: 'orbit' (360 degrees around the objects) or 'forward' (forward-facing grid)."""
+    hfov_deg: float = 55.0
+    """Horizontal field of view."""
+    supersample: int = 2
+    """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches."""
+    num_clutter: int = 6
+    """Objects besides the removable one."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Procedural solid texture
+# ----------------------------------------------------------------------------------------------
+
+
+def _hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic pseudo-random values in [0, 1) per integer lattice point."""
+    m = np.uint64(0xFFFFFFFF)
+    h = (
+        ix.astype(np.int64).astype(np.uint64) * np.uint64(73856093)
+        ^ iy.astype(np.int64).astype(np.uint64) * np.uint64(19349663)
+        ^ iz.astype(np.int64).astype(np.uint64) * np.uint64(83492791)
+        ^ np.uint64(salt * 2654435761 % 0xFFFFFFFF)
+    ) & m
+    h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & m
+    h = h ^ (h >> np.uint64(16))
+    return (h & m).astype(np.float64) / 4294967296.0
+
+
+def value_noise(p: np.ndarray, freq: float, salt: int) -> np.ndarray:
+    """Smooth value noise in [0, 1] at points p (N, 3)."""
+    q = p * freq
+    i = np.floor(q)
+    f = q - i
+    f = f * f * (3.0 - 2.0 * f)
+    i = i.astype(np.int64)
+    out = np.zeros(len(p))
+    for dx in (0, 1):
+        wx = f[:, 0] if dx else 1.0 - f[:, 0]
+        for dy in (0, 1):
+            wy = f[:, 1] if dy else 1.0 - f[:, 1]
+            for dz in (0, 1):
+                wz = f[:, 2] if dz else 1.0 - f[:, 2]
+                out += wx * wy * wz * _hash01(i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz, salt)
+    return out
+
+
+def solid_texture(p: np.ndarray, palette: np.ndarray, scale: float, salt: int) -> np.ndarray:
+    """Albedo (N, 3) in [0, 1]: large blotches, crisp patches and fine grain, all in 3D."""
+    base = value_noise(p, 1.3 * scale, salt) * 0.6 + value_noise(p, 2.9 * scale, salt + 1) * 0.4
+    col = palette[0] * (1 - base[:, None]) + palette[1] * base[:, None]
+    patches = value_noise(p, 6.0 * scale, salt + 2)
+    sel = (patches > 0.62)[:, None]
+    col = np.where(sel, palette[2], col)
+    dark = (value_noise(p, 11.0 * scale, salt + 3) < 0.22)[:, None]
+    col = np.where(dark, col * 0.35, col)
+    grain = value_noise(p, 23.0 * scale, salt + 4)[:, None]
+    return np.clip(col * (0.8 + 0.4 * grain), 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Scene
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Surface:
+    """Material of one mesh: three palette colours and a texture frequency scale."""
+
+    name: str
+    palette: np.ndarray
+    scale: float
+    salt: int
+
+
+def _random_palette(rng: np.random.Generator) -> np.ndarray:
+    hues = rng.uniform(0, 1, size=3)
+    sats = rng.uniform(0.2, 0.75, size=3)
+    vals = np.array([rng.uniform(0.25, 0.55), rng.uniform(0.6, 0.95), rng.uniform(0.45, 1.0)])
+    cols = []
+    for h, s, v in zip(hues, sats, vals, strict=True):
+        k = (np.array([5.0, 3.0, 1.0]) + h * 6.0) % 6.0
+        cols.append(v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
+    return np.array(cols)
+
+
+def _make_shape(kind: str, size: float, rng: np.random.Generator):
+    import open3d as o3d
+
+    g = o3d.geometry.TriangleMesh
+    if kind == "box":
+        w, d, h = size * rng.uniform(0.7, 1.3, size=3) * np.array([1.4, 1.4, 2.0])
+        m = g.create_box(w, d, h)
+        m.translate((-w / 2, -d / 2, 0.0))
+    elif kind == "sphere":
+        m = g.create_sphere(radius=size, resolution=24)
+        m.translate((0.0, 0.0, size))
+    elif kind == "cylinder":
+        h = size * rng.uniform(1.5, 3.0)
+        m = g.create_cylinder(radius=size * 0.8, height=h, resolution=32)
+        m.translate((0.0, 0.0, h / 2))
+    elif kind == "cone":
+        h = size * rng.uniform(2.0, 3.2)
+        m = g.create_cone(radius=size, height=h, resolution=32)
+    elif kind == "torus":
+        m = g.create_torus(torus_radius=size, tube_radius=size * 0.38, radial_resolution=40, tubular_resolution=20)
+        m.rotate(m.get_rotation_matrix_from_xyz((np.pi / 2, 0, 0)), center=(0, 0, 0))
+        m.translate((0.0, 0.0, size * 1.38))
+    else:
+        raise ValueError(f"unknown shape {kind!r}")
+    m.rotate(m.get_rotation_matrix_from_xyz((0, 0, rng.uniform(0, 2 * np.pi))), center=(0, 0, 0))
+    return m
+
+
+def _room_meshes():
+    import open3d as o3d
+
+    r, h = ROOM_HALF, ROOM_HEIGHT
+    quads = {
+        "floor": [(-r, -r, 0), (r, -r, 0), (r, r, 0), (-r, r, 0)],
+        "wall_n": [(-r, r, 0), (r, r, 0), (r, r, h), (-r, r, h)],
+        "wall_s": [(-r, -r, 0), (r, -r, 0), (r, -r, h), (-r, -r, h)],
+        "wall_e": [(r, -r, 0), (r, r, 0), (r, r, h), (r, -r, h)],
+        "wall_w": [(-r, -r, 0), (-r, r, 0), (-r, r, h), (-r, -r, h)],
+        "ceiling": [(-r, -r, h), (r, -r, h), (r, r, h), (-r, r, h)],
+    }
+    out = {}
+    for name, v in quads.items():
+        m = o3d.geometry.TriangleMesh()
+        m.vertices = o3d.utility.Vector3dVector(np.array(v, dtype=np.float64))
+        m.triangles = o3d.utility.Vector3iVector(np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32))
+        out[name] = m
+    return out
+
+
+@dataclass
+class Scene:
+    """Meshes with their materials; the removable object is kept apart."""
+
+    meshes: list  # legacy open3d meshes of the background and clutter
+    surfaces: list[Surface]
+    object_mesh: object
+    object_surface: Surface
+    objects: list[dict]  # description for scene.json
+
+    def raycasting_scene(self, with_object: bool):
+        import open3d as o3d
+
+        rs = o3d.t.geometry.RaycastingScene()
+        ids = []
+        for m in self.meshes:
+            ids.append(rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(m)))
+        surfaces = dict(zip(ids, self.surfaces, strict=True))
+        object_id = None
+        if with_object:
+            object_id = rs.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(self.object_mesh))
+            surfaces[object_id] = self.object_surface
+        return rs, surfaces, object_id
+
+
+def build_scene(rng: np.random.Generator, num_clutter: int) -> Scene:
+    """Room, clutter objects on a ring around the centre, and the removable object at the centre."""
+    meshes, surfaces, objects = [], [], []
+    salt = 100
+    for name, m in _room_meshes().items():
+        meshes.append(m)
+        scale = 1.0 if name == "floor" else 0.7
+        surfaces.append(Surface(name, _random_palette(rng), scale, salt))
+        salt += 10
+    kinds = ["box", "sphere", "cylinder", "cone", "torus"]
+    angles = np.sort(rng.uniform(0, 2 * np.pi, size=num_clutter))
+    angles = angles + np.linspace(0, 2 * np.pi, num_clutter, endpoint=False) * 0.5  # spread them out
+    for k in range(num_clutter):
+        kind = kinds[int(rng.integers(len(kinds)))]
+        size = float(rng.uniform(0.18, 0.35))
+        m = _make_shape(kind, size, rng)
+        radius = float(rng.uniform(1.0, 2.3))
+        pos = (radius * np.cos(angles[k]), radius * np.sin(angles[k]), 0.0)
+        m.translate(pos)
+        meshes.append(m)
+        surfaces.append(Surface(f"clutter{k}_{kind}", _random_palette(rng), 2.5, salt))
+        objects.append({"name": f"clutter{k}", "kind": kind, "size": size, "position": list(pos)})
+        salt += 10
+    kind = ["box", "sphere", "cylinder", "torus"][int(rng.integers(4))]
+    size = float(rng.uniform(0.28, 0.38))
+    obj = _make_shape(kind, size, rng)
+    offset = (float(rng.uniform(-0.15, 0.15)), float(rng.uniform(-0.15, 0.15)), 0.0)
+    obj.translate(offset)
+    obj_surface = Surface(f"object_{kind}", _random_palette(rng), 3.0, salt)
+    objects.append({"name": "removable", "kind": kind, "size": size, "position": list(offset)})
+    return Scene(meshes, surfaces, obj, obj_surface, objects)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cameras
+# ----------------------------------------------------------------------------------------------
+
+
+def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """World-to-camera rotation (OpenCV axes: x right, y down, z forward) looking from center to target."""
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, dtype=np.float64))
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z])
+
+
+def camera_path(cfg: SynthConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intrinsics K (3,3) and world-to-camera R (N,3,3), t (N,3) for the configured path."""
+    fx = 0.5 * cfg.width / np.tan(np.deg2rad(cfg.hfov_deg) / 2)
+    K = np.array([[fx, 0, cfg.width / 2], [0, fx, cfg.height / 2], [0, 0, 1.0]])
+    n = cfg.views
+    Rs, ts = [], []
+    phase = rng.uniform(0, 2 * np.pi)
+    for i in range(n):
+        if cfg.path == "orbit":
+            a = phase + 2 * np.pi * i / n
+            radius = 3.2 + 0.25 * np.sin(3 * a)
+            c = np.array([radius * np.cos(a), radius * np.sin(a), 1.35 + 0.25 * np.sin(2 * a + 1.0)])
+            R = look_at(c, LOOK_AT)
+        elif cfg.path == "forward":
+            # LLFF-like: positions on a spiral in a plane, all looking the same way.
+            a = 2 * np.pi * 2 * i / n
+            s = 0.35 + 0.45 * i / max(n - 1, 1)
+            c = np.array([0.9 * s * np.cos(a), -3.6, 1.3 + 0.5 * s * np.sin(a)])
+            R = look_at(np.array([0.0, -3.6, 1.3]), LOOK_AT + np.array([0.0, 0.0, 0.1]))
+        else:
+            raise ValueError(f"unknown camera path {cfg.path!r}: use 'orbit' or 'forward'")
+        Rs.append(R)
+        ts.append(-R @ c)
+    return K, np.array(Rs), np.array(ts)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+# ----------------------------------------------------------------------------------------------
+
+LIGHT_DIR = np.array([0.45, -0.35, 0.82]) / np.linalg.norm([0.45, -0.35, 0.82])
+FILL_DIR = np.array([-0.6, 0.7, 0.4]) / np.linalg.norm([-0.6, 0.7, 0.4])
+
+
+def _pixel_rays(K, R, t, width, height, offsets) -> np.ndarray:
+    """Rays (H, W, S, 6) through sub-pixel `offsets` (list of (du, dv) in [0, 1))."""
+    c = -R.T @ t
+    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    rays = []
+    for du, dv in offsets:
+        x = (u + du - K[0, 2]) / K[0, 0]
+        y = (v + dv - K[1, 2]) / K[1, 1]
+        d_cam = np.stack([x, y, np.ones_like(x)], -1)
+        d = d_cam @ R  # rows: R^T d_cam
+        d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+        o = np.broadcast_to(c, d.shape)
+        rays.append(np.concatenate([o, d], -1))
+    return np.stack(rays, axis=2).astype(np.float32)
+
+
+def _shade(rs, surfaces, rays: np.ndarray):
+    """Colour (N, 3), geometry ids (N,) and hit distances (N,) of flat rays (N, 6)."""
+    import open3d as o3d
+
+    out = rs.cast_rays(o3d.core.Tensor(rays))
+    t_hit = out["t_hit"].numpy().astype(np.float64)
+    gid = out["geometry_ids"].numpy().astype(np.int64)
+    normals = out["primitive_normals"].numpy().astype(np.float64)
+    d = rays[:, 3:].astype(np.float64)
+    hit = np.isfinite(t_hit)
+    p = rays[:, :3].astype(np.float64) + d * np.where(hit, t_hit, 0.0)[:, None]
+    normals = np.where((np.sum(normals * d, -1) > 0)[:, None], -normals, normals)
+    col = np.tile(np.array([0.55, 0.6, 0.7]), (len(rays), 1))  # nothing is hit only outside the room
+    light = 0.32 + 0.55 * np.clip(normals @ LIGHT_DIR, 0, None) + 0.18 * np.clip(normals @ FILL_DIR, 0, None)
+    for g, surf in surfaces.items():
+        sel = hit & (gid == g)
+        if sel.any():
+            col[sel] = solid_texture(p[sel], surf.palette, surf.scale, surf.salt) * light[sel, None]
+    return np.clip(col, 0, 1), np.where(hit, gid, -1), t_hit
+
+
+def render_view(scene_clean, scene_full, K, R, t, width, height, supersample):
+    """Images with and without the object, the object's mask and z-depth with and without it."""
+    rs_c, surf_c, _ = scene_clean
+    rs_f, surf_f, obj_id = scene_full
+    s = supersample
+    offsets = [((i + 0.5) / s, (j + 0.5) / s) for j in range(s) for i in range(s)] + [(0.5, 0.5)]
+    rays = _pixel_rays(K, R, t, width, height, offsets)
+    flat = rays.reshape(-1, 6)
+    col_c, _, t_c = _shade(rs_c, surf_c, flat)
+    col_f, gid_f, t_f = _shade(rs_f, surf_f, flat)
+    n_off = len(offsets)
+    col_c = col_c.reshape(height, width, n_off, 3)[:, :, : s * s].mean(2)
+    col_f = col_f.reshape(height, width, n_off, 3)[:, :, : s * s].mean(2)
+    hits_obj = (gid_f == obj_id).reshape(height, width, n_off)
+    mask = hits_obj.any(axis=2)
+    clean = np.round(col_c * 255).astype(np.uint8)
+    full = np.where(mask[..., None], np.round(col_f * 255).astype(np.uint8), clean)
+    # z-depth at the pixel centre: distance along the ray times the ray's cosine with the optical axis
+    cos = (rays[:, :, -1, 3:] @ R[2]).astype(np.float64)
+    depth_c = (t_c.reshape(height, width, n_off)[:, :, -1] * cos).astype(np.float32)
+    depth_f = (t_f.reshape(height, width, n_off)[:, :, -1] * cos).astype(np.float32)
+    depth_c[~np.isfinite(depth_c)] = 0.0
+    depth_f[~np.isfinite(depth_f)] = 0.0
+    return full, clean, mask, depth_f, depth_c
+
+
+# ----------------------------------------------------------------------------------------------
+# Writers
+# ----------------------------------------------------------------------------------------------
+
+
+def rotmat_to_qvec(R: np.ndarray) -> np.ndarray:
+    """Rotation matrix to COLMAP's quaternion (w, x, y, z), w >= 0."""
+    m = R
+    tr = np.trace(m)
+    if tr > 0:
+        s = np.sqrt(tr + 1.0) * 2
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    q = np.array(q)
+    return q if q[0] >= 0 else -q
+
+
+def write_colmap_text(folder: Path, K: np.ndarray, Rs, ts, names: list[str], width: int, height: int) -> None:
+    """A COLMAP text model with one PINHOLE camera and no points."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cameras.txt").write_text(
+        "# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
+        f"1 PINHOLE {width} {height} {K[0, 0]!r} {K[1, 1]!r} {K[0, 2]!r} {K[1, 2]!r}\n"
+    )
+    lines = ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)"]
+    for i, (R, t, name) in enumerate(zip(Rs, ts, names, strict=True), start=1):
+        q = rotmat_to_qvec(R)
+        lines.append(" ".join([str(i), *(repr(float(x)) for x in q), *(repr(float(x)) for x in t), "1", name]))
+        lines.append("")
+    (folder / "images.txt").write_text("\n".join(lines) + "\n")
+    (folder / "points3D.txt").write_text("# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]\n")
+
+
+def nerfstudio_transforms(K, Rs, ts, file_paths: list[str], width: int, height: int, mask_paths=None) -> dict:
+    """nerfstudio's transforms.json content: camera-to-world in OpenGL axes (x right, y up, z back)."""
+    frames = []
+    for i, (R, t, fp) in enumerate(zip(Rs, ts, file_paths, strict=True)):
+        c2w = np.eye(4)
+        c2w[:3, :3] = R.T
+        c2w[:3, 3] = -R.T @ t
+        c2w[:3, 1:3] *= -1
+        frame = {"file_path": fp, "transform_matrix": c2w.tolist()}
+        if mask_paths is not None and mask_paths[i] is not None:
+            frame["mask_path"] = mask_paths[i]
+        frames.append(frame)
+    return {
+        "camera_model": "OPENCV",
+        "fl_x": float(K[0, 0]),
+        "fl_y": float(K[1, 1]),
+        "cx": float(K[0, 2]),
+        "cy": float(K[1, 2]),
+        "w": int(width),
+        "h": int(height),
+        "k1": 0.0,
+        "k2": 0.0,
+        "p1": 0.0,
+        "p2": 0.0,
+        "frames": frames,
+    }
+
+
+def generate_capture(out: str | os.PathLike, config: SynthConfig | None = None, overwrite: bool = False) -> Path:
+    """Render a synthetic capture with ground truth into the new folder `out` (see the module docstring)."""
+    from rich.progress import track
+
+    cfg = config or SynthConfig()
+    if cfg.views < 2:
+        raise ValueError(f"need at least 2 views, got {cfg.views}")
+    if cfg.width < 16 or cfg.height < 16:
+        raise ValueError(f"image size {cfg.width}x{cfg.height} is too small (16x16 at least)")
+    rng = np.random.default_rng(cfg.seed)
+    scene = build_scene(rng, cfg.num_clutter)
+    K, Rs, ts = camera_path(cfg, rng)
+    clean_rs = scene.raycasting_scene(with_object=False)
+    full_rs = scene.raycasting_scene(with_object=True)
+    names = [f"view_{i:03d}.png" for i in range(cfg.views)]
+    out = Path(out)
+    coverage = []
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        for i in track(range(cfg.views), description=f"rendering {cfg.views} views", disable=None):
+            full, clean, mask, depth_f, depth_c = render_view(
+                clean_rs, full_rs, K, Rs[i], ts[i], cfg.width, cfg.height, cfg.supersample
+            )
+            stem = Path(names[i]).stem
+            write_image(tmp / "images" / names[i], full)
+            write_image(tmp / "masks" / f"{stem}.png", mask)
+            write_image(tmp / "gt" / "images" / names[i], clean)
+            (tmp / "gt" / "depth").mkdir(parents=True, exist_ok=True)
+            (tmp / "gt" / "depth_clean").mkdir(parents=True, exist_ok=True)
+            np.save(tmp / "gt" / "depth" / f"{stem}.npy", depth_f)
+            np.save(tmp / "gt" / "depth_clean" / f"{stem}.npy", depth_c)
+            coverage.append(float(mask.mean()))
+        write_colmap_text(tmp / "gt" / "sparse" / "0", K, Rs, ts, names, cfg.width, cfg.height)
+        transforms = nerfstudio_transforms(K, Rs, ts, [f"../images/{n}" for n in names], cfg.width, cfg.height)
+        (tmp / "gt" / "transforms.json").write_text(json.dumps(transforms, indent=2))
+        np.savez(tmp / "gt" / "cameras.npz", K=K, R=Rs, t=ts, names=np.array(names))
+        meta = {
+            "config": asdict(cfg),
+            "objects": scene.objects,
+            "room_half_size": ROOM_HALF,
+            "room_height": ROOM_HEIGHT,
+            "camera_centres_extent": float(np.ptp(np.einsum("nij,nj->ni", -Rs.transpose(0, 2, 1), ts), axis=0).max()),
+            "mask_coverage": coverage,
+        }
+        (tmp / "gt" / "scene.json").write_text(json.dumps(meta, indent=2))
+    logger.info(
+        "wrote %d views (%dx%d, %s) to %s; object covers %.1f%% of a view on average",
+        cfg.views,
+        cfg.width,
+        cfg.height,
+        cfg.path,
+        out,
+        100 * float(np.mean(coverage)),
+    )
+    return out
+
+
+def load_gt_cameras(capture: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Ground-truth K, R, t and names of a synthetic capture (from gt/cameras.npz)."""
+    data = np.load(Path(capture) / "gt" / "cameras.npz")
+    return {k: data[k] for k in data.files}
