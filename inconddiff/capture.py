@@ -104,7 +104,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     top = 65535 if m.dtype == np.uint16 else 255
     if not (values <= {0, top} or values <= {0, 1}):
         shown = sorted(values)[:6]
-        raise CaptureError(path, f"mask is not binary: it holds values {shown}{'...' if len(values) > 6 else ''}; expected 0 and 255")
+        raise CaptureError(
+            path,
+            f"mask is not binary: it holds values {shown}{'...' if len(values) > 6 else ''}; expected 0 and 255",
+        )
     return m > 0
 
 
@@ -178,13 +181,15 @@ class Capture:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image, read from its header where possible."""
+    """(height, width) of an image from its header; raises CaptureError for a file that is no image."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        props = iio.improps(path)
-        return int(props.shape[0]), int(props.shape[1])
-    except Exception:
-        img = read_image(path)
-        return img.shape[0], img.shape[1]
+        with Image.open(path) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise CaptureError(path, f"unreadable image ({type(err).__name__}: {err})") from err
+    return int(height), int(width)
 
 
 def load_capture(
@@ -205,17 +210,14 @@ def load_capture(
     images = {p.stem: p for p in paths}
     sizes: dict[str, tuple[int, int]] = {}
     for stem, p in images.items():
-        try:
-            sizes[stem] = image_size(p)
-        except CaptureError:
-            raise
-        except Exception as err:
-            raise CaptureError(p, f"unreadable image ({err})") from err
+        sizes[stem] = image_size(p)
     if same_size and len(set(sizes.values())) > 1:
         by_size: dict[tuple[int, int], list[str]] = {}
         for s, hw in sizes.items():
             by_size.setdefault(hw, []).append(s)
-        desc = "; ".join(f"{w}x{h}: {', '.join(v[:3])}{'...' if len(v) > 3 else ''}" for (h, w), v in by_size.items())
+        desc = "; ".join(
+            f"{w}x{h}: {', '.join(v[:3])}{'...' if len(v) > 3 else ''}" for (h, w), v in by_size.items()
+        )
         raise CaptureError(root / "images", f"images have mixed sizes ({desc}); this step needs one size")
 
     mdir = Path(masks_dir) if masks_dir is not None else root / "masks"

@@ -29,13 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 def setup_logging(verbose: bool = False) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        handler = RichHandler(show_path=False, rich_tracebacks=False, log_time_format="[%X]")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
     for noisy in ("PIL", "matplotlib", "urllib3", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -153,7 +153,9 @@ def _make_shape(kind: str, size: float, rng: np.random.Generator):
         h = size * rng.uniform(2.0, 3.2)
         m = g.create_cone(radius=size, height=h, resolution=32)
     elif kind == "torus":
-        m = g.create_torus(torus_radius=size, tube_radius=size * 0.38, radial_resolution=40, tubular_resolution=20)
+        m = g.create_torus(
+            torus_radius=size, tube_radius=size * 0.38, radial_resolution=40, tubular_resolution=20
+        )
         m.rotate(m.get_rotation_matrix_from_xyz((np.pi / 2, 0, 0)), center=(0, 0, 0))
         m.translate((0.0, 0.0, size * 1.38))
     else:
@@ -388,7 +390,9 @@ def write_colmap_text(folder: Path, K: np.ndarray, Rs, ts, names: list[str], wid
     lines = ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)"]
     for i, (R, t, name) in enumerate(zip(Rs, ts, names, strict=True), start=1):
         q = rotmat_to_qvec(R)
-        lines.append(" ".join([str(i), *(repr(float(x)) for x in q), *(repr(float(x)) for x in t), "1", name]))
+        lines.append(
+            " ".join([str(i), *(repr(float(x)) for x in q), *(repr(float(x)) for x in t), "1", name])
+        )
         lines.append("")
     (folder / "images.txt").write_text("\n".join(lines) + "\n")
     (folder / "points3D.txt").write_text("# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]\n")
@@ -422,7 +426,9 @@ def nerfstudio_transforms(K, Rs, ts, file_paths: list[str], width: int, height: 
     }
 
 
-def generate_capture(out: str | os.PathLike, config: SynthConfig | None = None, overwrite: bool = False) -> Path:
+def generate_capture(
+    out: str | os.PathLike, config: SynthConfig | None = None, overwrite: bool = False
+) -> Path:
     """Render a synthetic capture with ground truth into the new folder `out` (see the module docstring)."""
     from rich.progress import track
 
@@ -454,7 +460,9 @@ def generate_capture(out: str | os.PathLike, config: SynthConfig | None = None, 
             np.save(tmp / "gt" / "depth_clean" / f"{stem}.npy", depth_c)
             coverage.append(float(mask.mean()))
         write_colmap_text(tmp / "gt" / "sparse" / "0", K, Rs, ts, names, cfg.width, cfg.height)
-        transforms = nerfstudio_transforms(K, Rs, ts, [f"../images/{n}" for n in names], cfg.width, cfg.height)
+        transforms = nerfstudio_transforms(
+            K, Rs, ts, [f"../images/{n}" for n in names], cfg.width, cfg.height
+        )
         (tmp / "gt" / "transforms.json").write_text(json.dumps(transforms, indent=2))
         np.savez(tmp / "gt" / "cameras.npz", K=K, R=Rs, t=ts, names=np.array(names))
         meta = {
@@ -462,7 +470,9 @@ def generate_capture(out: str | os.PathLike, config: SynthConfig | None = None, 
             "objects": scene.objects,
             "room_half_size": ROOM_HALF,
             "room_height": ROOM_HEIGHT,
-            "camera_centres_extent": float(np.ptp(np.einsum("nij,nj->ni", -Rs.transpose(0, 2, 1), ts), axis=0).max()),
+            "camera_centres_extent": float(
+                np.ptp(np.einsum("nij,nj->ni", -Rs.transpose(0, 2, 1), ts), axis=0).max()
+            ),
             "mask_coverage": coverage,
         }
         (tmp / "gt" / "scene.json").write_text(json.dumps(meta, indent=2))
