@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from inconddiff.synthetic import SynthConfig, generate_capture
 
-    cfg = SynthConfig(views=args.views, width=args.size[0], height=args.size[1], seed=args.seed, path=args.path)
+    cfg = SynthConfig(
+        views=args.views, width=args.size[0], height=args.size[1], seed=args.seed, path=args.path
+    )
     generate_capture(args.out, cfg, overwrite=args.overwrite)
     return 0
