@@ -96,14 +96,15 @@ def value_noise(p: np.ndarray, freq: float, salt: int) -> np.ndarray:
 
 
 def solid_texture(p: np.ndarray, palette: np.ndarray, scale: float, salt: int) -> np.ndarray:
-    """Albedo (N, 3) in [0, 1]: large blotches, crisp patches and fine grain, all in 3D."""
+    """Albedo (N, 3) in [0, 1]: smooth blotches, crisp irregular patches at two scales, dark flecks and
+    fine grain, all functions of the 3D point (so every view sees the same surface)."""
+    p = p + np.array([0.37, 0.61, 0.53])  # keep planes like z = 0 off the lattice's cell faces
     base = value_noise(p, 1.3 * scale, salt) * 0.6 + value_noise(p, 2.9 * scale, salt + 1) * 0.4
     col = palette[0] * (1 - base[:, None]) + palette[1] * base[:, None]
-    patches = value_noise(p, 6.0 * scale, salt + 2)
-    sel = (patches > 0.62)[:, None]
-    col = np.where(sel, palette[2], col)
-    dark = (value_noise(p, 11.0 * scale, salt + 3) < 0.22)[:, None]
-    col = np.where(dark, col * 0.35, col)
+    col = np.where((value_noise(p, 4.0 * scale, salt + 2) > 0.64)[:, None], palette[2], col)
+    light = np.minimum(palette[1] * 1.2 + 0.1, 1.0)
+    col = np.where((value_noise(p, 8.0 * scale, salt + 5) > 0.7)[:, None], light, col)
+    col = np.where((value_noise(p, 11.0 * scale, salt + 3) < 0.22)[:, None], col * 0.35, col)
     grain = value_noise(p, 23.0 * scale, salt + 4)[:, None]
     return np.clip(col * (0.8 + 0.4 * grain), 0.0, 1.0)
 
@@ -124,9 +125,12 @@ class Surface:
 
 
 def _random_palette(rng: np.random.Generator) -> np.ndarray:
-    hues = rng.uniform(0, 1, size=3)
-    sats = rng.uniform(0.2, 0.75, size=3)
-    vals = np.array([rng.uniform(0.25, 0.55), rng.uniform(0.6, 0.95), rng.uniform(0.45, 1.0)])
+    """Three colours of distinct hue and clearly different brightness (dark, light, mid), so every
+    surface has the contrast SIFT needs at low resolution."""
+    h0 = rng.uniform(0, 1)
+    hues = (h0 + np.array([0.0, rng.uniform(0.25, 0.5), rng.uniform(0.55, 0.8)])) % 1.0
+    sats = rng.uniform(0.2, 0.7, size=3)
+    vals = np.array([rng.uniform(0.12, 0.3), rng.uniform(0.75, 0.95), rng.uniform(0.45, 0.65)])
     cols = []
     for h, s, v in zip(hues, sats, vals, strict=True):
         k = (np.array([5.0, 3.0, 1.0]) + h * 6.0) % 6.0
