@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from inconddiff.capture import atomic_output_dir, write_image
+from inconddiff.transforms import nerfstudio_frame, nerfstudio_transforms
 
 logger = logging.getLogger(__name__)
 
@@ -402,34 +403,6 @@ def write_colmap_text(folder: Path, K: np.ndarray, Rs, ts, names: list[str], wid
     (folder / "points3D.txt").write_text("# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]\n")
 
 
-def nerfstudio_transforms(K, Rs, ts, file_paths: list[str], width: int, height: int, mask_paths=None) -> dict:
-    """nerfstudio's transforms.json content: camera-to-world in OpenGL axes (x right, y up, z back)."""
-    frames = []
-    for i, (R, t, fp) in enumerate(zip(Rs, ts, file_paths, strict=True)):
-        c2w = np.eye(4)
-        c2w[:3, :3] = R.T
-        c2w[:3, 3] = -R.T @ t
-        c2w[:3, 1:3] *= -1
-        frame = {"file_path": fp, "transform_matrix": c2w.tolist()}
-        if mask_paths is not None and mask_paths[i] is not None:
-            frame["mask_path"] = mask_paths[i]
-        frames.append(frame)
-    return {
-        "camera_model": "OPENCV",
-        "fl_x": float(K[0, 0]),
-        "fl_y": float(K[1, 1]),
-        "cx": float(K[0, 2]),
-        "cy": float(K[1, 2]),
-        "w": int(width),
-        "h": int(height),
-        "k1": 0.0,
-        "k2": 0.0,
-        "p1": 0.0,
-        "p2": 0.0,
-        "frames": frames,
-    }
-
-
 def generate_capture(
     out: str | os.PathLike, config: SynthConfig | None = None, overwrite: bool = False
 ) -> Path:
@@ -464,9 +437,11 @@ def generate_capture(
             np.save(tmp / "gt" / "depth_clean" / f"{stem}.npy", depth_c)
             coverage.append(float(mask.mean()))
         write_colmap_text(tmp / "gt" / "sparse" / "0", K, Rs, ts, names, cfg.width, cfg.height)
-        transforms = nerfstudio_transforms(
-            K, Rs, ts, [f"../images/{n}" for n in names], cfg.width, cfg.height
-        )
+        frames = [
+            nerfstudio_frame(K, R, t, cfg.width, cfg.height, f"../images/{n}")
+            for R, t, n in zip(Rs, ts, names, strict=True)
+        ]
+        transforms = nerfstudio_transforms(frames)
         (tmp / "gt" / "transforms.json").write_text(json.dumps(transforms, indent=2))
         np.savez(tmp / "gt" / "cameras.npz", K=K, R=Rs, t=ts, names=np.array(names))
         meta = {

@@ -1,0 +1,199 @@
+"""Warp reference views into a target's hole with depth interpolated from the sparse 3D points.
+
+The background behind an object is seen by other views: the reconstruction's points that project into
+the target's hole from behind the object (and those around it) sample the hidden surface's depth.
+Inverse depth interpolated linearly over a Delaunay triangulation in the image is exact for planes and
+piecewise planar elsewhere. Each hole pixel is then lifted to 3D and looked up in every reference.
+
+Plain arrays only: cameras are (K 3x3, R 3x3, t 3) world-to-camera in OpenCV axes, pixel centres at +0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera: intrinsics K, world-to-camera R, t, and image size."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    width: int
+    height: int
+
+    def project(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coordinates (N, 2) (pixel centres at +0.5) and depths (N,) of world points (N, 3)."""
+        cam = X @ self.R.T + self.t
+        z = cam[:, 2]
+        uv = cam @ self.K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = uv[:, :2] / uv[:, 2:3]
+        return uv, z
+
+    def unproject(self, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """World points (N, 3) of pixels uv (N, 2) at z-depths (N,)."""
+        ones = np.ones((len(uv), 1))
+        rays = np.concatenate([uv, ones], 1) @ np.linalg.inv(self.K).T
+        cam = rays * depth[:, None]
+        return (cam - self.t) @ self.R
+
+    @property
+    def centre(self) -> np.ndarray:
+        return -self.R.T @ self.t
+
+
+@dataclass
+class SceneGeometry:
+    """Cameras by image stem, 3D points (N, 3) and their tracks [(image stem, x, y), ...]."""
+
+    cameras: dict[str, Camera]
+    points: np.ndarray
+    tracks: list[list[tuple[str, float, float]]]
+
+
+def background_points(
+    points: np.ndarray, tracks: list[list[tuple[str, float, float]]], masks: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Boolean (N,) marking points that are not on the object: fewer than half of their observations
+    (image name, x, y) fall inside that image's mask. Views without a mask count as background."""
+    keep = np.ones(len(points), dtype=bool)
+    for i, track in enumerate(tracks):
+        inside = 0
+        for name, x, y in track:
+            m = masks.get(name)
+            if m is None:
+                continue
+            xi, yi = int(x), int(y)
+            if 0 <= yi < m.shape[0] and 0 <= xi < m.shape[1] and m[yi, xi]:
+                inside += 1
+        keep[i] = inside * 2 < max(len(track), 1)
+    return keep
+
+
+def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -> np.ndarray:
+    """Depth at `query_uv` from samples (uv, depth): linear in inverse depth inside the samples' convex
+    hull, nearest sample outside it. NaN when there are no samples."""
+    if len(uv) == 0:
+        return np.full(len(query_uv), np.nan)
+    inv = 1.0 / depth
+    if len(uv) >= 3:
+        try:
+            lin = LinearNDInterpolator(uv, inv)(query_uv)
+        except Exception:  # degenerate (collinear) samples
+            lin = np.full(len(query_uv), np.nan)
+    else:
+        lin = np.full(len(query_uv), np.nan)
+    near = NearestNDInterpolator(uv, inv)(query_uv)
+    out = np.where(np.isfinite(lin), lin, near)
+    return 1.0 / np.maximum(out, 1e-9)
+
+
+def hole_depth_samples(
+    camera: Camera, points: np.ndarray, window: tuple[int, int, int, int], margin: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Projections (M, 2) and depths (M,) of background points in front of the camera that land in the
+    window (y0, y1, x0, x1), grown by `margin` times its size on each side.
+
+    Where several points land close together at different depths (the hidden background and a nearer
+    occluder), all are kept: interpolation then follows the nearer surface only where the points say so.
+    """
+    uv, z = camera.project(points)
+    y0, y1, x0, x1 = window
+    gy, gx = (y1 - y0) * margin, (x1 - x0) * margin
+    sel = (
+        (z > 1e-6)
+        & (uv[:, 0] >= x0 - gx)
+        & (uv[:, 0] < x1 + gx)
+        & (uv[:, 1] >= y0 - gy)
+        & (uv[:, 1] < y1 + gy)
+    )
+    return uv[sel], z[sel]
+
+
+def crop_pixel_grid(window: tuple[int, int, int, int], work_shape: tuple[int, int]) -> np.ndarray:
+    """Full-resolution pixel coordinates (h, w, 2) of the working-resolution pixels of a crop window."""
+    y0, y1, x0, x1 = window
+    h, w = work_shape
+    xs = x0 + (np.arange(w) + 0.5) * (x1 - x0) / w
+    ys = y0 + (np.arange(h) + 0.5) * (y1 - y0) / h
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx, gy], -1)
+
+
+def lookup(
+    target: Camera, depth: np.ndarray, grid_uv: np.ndarray, reference: Camera
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the target pixels `grid_uv` (h, w, 2), lifted to `depth` (h, w), land in the reference:
+    remap coordinates (mapx, mapy as float32 h x w, pixel centres at integers) and geometric validity
+    (finite depth, in front of the reference, inside its image)."""
+    h, w = depth.shape
+    ok = np.isfinite(depth) & (depth > 0)
+    X = target.unproject(grid_uv.reshape(-1, 2), np.where(ok, depth, 1.0).reshape(-1))
+    uv, z = reference.project(X)
+    mapx = (uv[:, 0] - 0.5).reshape(h, w).astype(np.float32)
+    mapy = (uv[:, 1] - 0.5).reshape(h, w).astype(np.float32)
+    inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
+    valid = ok & (z.reshape(h, w) > 1e-6) & inside
+    return mapx, mapy, valid
+
+
+def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
+    """True where the looked-up position touches an invalid pixel (bilinear footprint) or leaves the image."""
+    bad = cv2.remap(
+        invalid.astype(np.float32),
+        mapx,
+        mapy,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=1,
+    )
+    return bad >= 0.01
+
+
+def warp_reference(
+    target: Camera,
+    depth: np.ndarray,
+    grid_uv: np.ndarray,
+    reference: Camera,
+    ref_image: np.ndarray,
+    ref_invalid: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colours of the reference at the 3D points of the target pixels `grid_uv` (h, w, 2) lifted to
+    `depth` (h, w). Returns (float image h x w x 3 in [0, 1], validity h x w)."""
+    mapx, mapy, valid = lookup(target, depth, grid_uv, reference)
+    img = (
+        ref_image.astype(np.float32) / 255.0 if ref_image.dtype == np.uint8 else ref_image.astype(np.float32)
+    )
+    warped = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if ref_invalid is not None:
+        valid &= ~invalid_at(ref_invalid, mapx, mapy)
+    return np.clip(warped, 0, 1).astype(np.float64), valid
+
+
+def fuse_warps(
+    warps: list[np.ndarray], valids: list[np.ndarray], weights: list[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel fusion of several warped references: the weighted median-ish choice that agrees most with
+    the others (robust to one bad reference). Returns (image, validity of at least one)."""
+    if not warps:
+        raise ValueError("no warps to fuse")
+    stack = np.stack(warps)  # (k, h, w, 3)
+    val = np.stack(valids).astype(np.float64)  # (k, h, w)
+    wts = np.ones(len(warps)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = val * wts[:, None, None]
+    any_valid = val.sum(0) > 0
+    if len(warps) == 1:
+        return stack[0], any_valid
+    # robust mean: weight each reference by its agreement with the weighted mean
+    mean = (stack * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-9)[..., None]
+    dist = np.abs(stack - mean[None]).sum(-1)
+    w2 = w * np.exp(-((dist / 0.08) ** 2))
+    w2 = np.where(w2.sum(0, keepdims=True) > 1e-9, w2, w)
+    fused = (stack * w2[..., None]).sum(0) / np.maximum(w2.sum(0), 1e-9)[..., None]
+    return fused, any_valid
