@@ -128,19 +128,20 @@ def crop_pixel_grid(window: tuple[int, int, int, int], work_shape: tuple[int, in
 
 def lookup(
     target: Camera, depth: np.ndarray, grid_uv: np.ndarray, reference: Camera
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where the target pixels `grid_uv` (h, w, 2), lifted to `depth` (h, w), land in the reference:
-    remap coordinates (mapx, mapy as float32 h x w, pixel centres at integers) and geometric validity
-    (finite depth, in front of the reference, inside its image)."""
+    remap coordinates (mapx, mapy as float32 h x w, pixel centres at integers), their depth in the
+    reference (h x w) and geometric validity (finite depth, in front of the reference, inside its image)."""
     h, w = depth.shape
     ok = np.isfinite(depth) & (depth > 0)
     X = target.unproject(grid_uv.reshape(-1, 2), np.where(ok, depth, 1.0).reshape(-1))
     uv, z = reference.project(X)
     mapx = (uv[:, 0] - 0.5).reshape(h, w).astype(np.float32)
     mapy = (uv[:, 1] - 0.5).reshape(h, w).astype(np.float32)
+    z = z.reshape(h, w)
     inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
-    valid = ok & (z.reshape(h, w) > 1e-6) & inside
-    return mapx, mapy, valid
+    valid = ok & (z > 1e-6) & inside
+    return mapx, mapy, z, valid
 
 
 def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
@@ -156,6 +157,40 @@ def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.nd
     return bad >= 0.01
 
 
+def observed_depth_samples(
+    camera: Camera, stem: str, geometry: SceneGeometry, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image positions (M, 2) and depths (M,) of the points that view `stem` itself observes
+    (only those marked in `keep`, e.g. background points, when given)."""
+    idx = [
+        i
+        for i, track in enumerate(geometry.tracks)
+        if (keep is None or keep[i]) and any(name == stem for name, _, _ in track)
+    ]
+    if not idx:
+        return np.zeros((0, 2)), np.zeros(0)
+    uv, z = camera.project(geometry.points[idx])
+    ok = z > 1e-6
+    return uv[ok], z[ok]
+
+
+def occluded(
+    samples: tuple[np.ndarray, np.ndarray],
+    mapx: np.ndarray,
+    mapy: np.ndarray,
+    z: np.ndarray,
+    tolerance: float = 0.05,
+) -> np.ndarray:
+    """True where the reference's own surface (interpolated from the points it observes) lies clearly in
+    front of the looked-up 3D point: something else is in the way there."""
+    uv, depth = samples
+    if len(uv) < 3:
+        return np.zeros(mapx.shape, dtype=bool)
+    query = np.stack([mapx.reshape(-1) + 0.5, mapy.reshape(-1) + 0.5], 1)
+    surface = interpolate_depth(uv, depth, query).reshape(mapx.shape)
+    return surface < z * (1.0 - tolerance)
+
+
 def warp_reference(
     target: Camera,
     depth: np.ndarray,
@@ -163,16 +198,20 @@ def warp_reference(
     reference: Camera,
     ref_image: np.ndarray,
     ref_invalid: np.ndarray | None,
+    ref_samples: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Colours of the reference at the 3D points of the target pixels `grid_uv` (h, w, 2) lifted to
-    `depth` (h, w). Returns (float image h x w x 3 in [0, 1], validity h x w)."""
-    mapx, mapy, valid = lookup(target, depth, grid_uv, reference)
+    `depth` (h, w). `ref_samples` (from `observed_depth_samples`) enables the occlusion test.
+    Returns (float image h x w x 3 in [0, 1], validity h x w)."""
+    mapx, mapy, z, valid = lookup(target, depth, grid_uv, reference)
     img = (
         ref_image.astype(np.float32) / 255.0 if ref_image.dtype == np.uint8 else ref_image.astype(np.float32)
     )
     warped = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if ref_invalid is not None:
         valid &= ~invalid_at(ref_invalid, mapx, mapy)
+    if ref_samples is not None:
+        valid &= ~occluded(ref_samples, mapx, mapy, z)
     return np.clip(warped, 0, 1).astype(np.float64), valid
 
 

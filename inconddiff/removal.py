@@ -30,6 +30,7 @@ from inconddiff.depth_warp import (
     interpolate_depth,
     invalid_at,
     lookup,
+    observed_depth_samples,
     warp_reference,
 )
 from inconddiff.fillers import FillRequest, PreparedReference
@@ -122,7 +123,7 @@ def rank_references(
     for name, ref in geometry.cameras.items():
         if name == target:
             continue
-        mapx, mapy, valid = lookup(cam, depth, grid, ref)
+        mapx, mapy, _, valid = lookup(cam, depth, grid, ref)
         if name in masks:
             valid &= ~invalid_at(masks[name], mapx, mapy)
         coverage = float(valid[hole].mean()) if hole.any() else 0.0
@@ -393,7 +394,8 @@ def fill_view(
             ref_cam = geometry.cameras[name]
             invalid = None if name in filled else masks.get(name)
             ref_img = current(name)
-            warped, valid = warp_reference(cam, depth, grid, ref_cam, ref_img, invalid)
+            samples = observed_depth_samples(ref_cam, name, geometry, keep)
+            warped, valid = warp_reference(cam, depth, grid, ref_cam, ref_img, invalid, samples)
             rcrop, rinvalid = reference_crop(cam, depth, grid, ref_cam, ref_img, invalid, config.working_size)
             prepared.append(
                 PreparedReference(name, score, warped, valid, rcrop, rinvalid, filled=name in filled)

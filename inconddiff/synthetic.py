@@ -53,7 +53,7 @@ class SynthConfig:
     """Camera path: 'orbit' (360 degrees around the objects) or 'forward' (forward-facing grid)."""
     hfov_deg: float = 55.0
     """Horizontal field of view."""
-    supersample: int = 2
+    supersample: int = 3
     """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches."""
     num_clutter: int = 6
     """Objects besides the removable one."""
@@ -106,7 +106,7 @@ def solid_texture(p: np.ndarray, palette: np.ndarray, scale: float, salt: int) -
     light = np.minimum(palette[1] * 1.2 + 0.1, 1.0)
     col = np.where((value_noise(p, 8.0 * scale, salt + 5) > 0.7)[:, None], light, col)
     col = np.where((value_noise(p, 11.0 * scale, salt + 3) < 0.22)[:, None], col * 0.35, col)
-    grain = value_noise(p, 23.0 * scale, salt + 4)[:, None]
+    grain = value_noise(p, 9.0 * scale, salt + 4)[:, None]
     return np.clip(col * (0.8 + 0.4 * grain), 0.0, 1.0)
 
 

@@ -1,0 +1,47 @@
+"""`inconddiff remove CAPTURE --out OUT`: remove the masked object from every view."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    from inconddiff.removal import METHODS
+
+    p = sub.add_parser("remove", help="remove the masked object from every view of a capture")
+    p.add_argument("capture", help="capture folder with images/ (and sparse/0, or it is reconstructed)")
+    p.add_argument(
+        "--masks", default=None, help="PNG masks by image stem, 255 = remove (default CAPTURE/masks)"
+    )
+    p.add_argument(
+        "--out", required=True, help="new output folder (an interrupted run resumes from OUT.partial)"
+    )
+    p.add_argument("--method", choices=METHODS, default="auto", help="fill method (default: auto)")
+    p.add_argument("--model", default=None, help="pipeline weights folder (default: the shipped weights)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
+    p.add_argument("--refs", type=int, default=3, metavar="K", help="reference views per target (0 = none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
+    p.add_argument(
+        "--working-size", type=int, default=256, help="longer side of the crop filled around a hole"
+    )
+    p.set_defaults(func=run)
+
+
+def config_from_args(args):
+    from inconddiff.removal import RemovalConfig
+
+    return RemovalConfig(
+        refs=args.refs,
+        method=args.method,
+        model=args.model,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        working_size=args.working_size,
+    )
+
+
+def run(args) -> int:
+    from inconddiff.removal import remove_object
+
+    remove_object(args.capture, args.out, masks_dir=args.masks, config=config_from_args(args))
+    return 0
