@@ -13,7 +13,8 @@ masks/<stem>.png            where the object is visible (255 = remove)
 gt/images/<stem>.png        the same views without the object (a perfect removal)
 gt/depth/<stem>.npy         z-depth at pixel centres, with the object (float32, scene units)
 gt/depth_clean/<stem>.npy   z-depth without the object
-gt/sparse/0/                ground-truth cameras as a COLMAP text model (points3D.txt empty)
+gt/sparse/0/                ground-truth cameras and sparse points (sampled surface points with
+                            exact tracks) as a COLMAP text model
 gt/transforms.json          ground-truth cameras for nerfstudio (file paths relative to gt/)
 gt/cameras.npz              K (N,3,3), R (N,3,3), t (N,3) world-to-camera (OpenCV axes), names
 gt/scene.json               seed, path, object list, scene extent
@@ -57,6 +58,8 @@ class SynthConfig:
     """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches."""
     num_clutter: int = 6
     """Objects besides the removable one."""
+    sparse_points_per_view: int = 150
+    """Ground-truth sparse points sampled per view for gt/sparse/0 (a perfect SfM model)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,22 +388,83 @@ def rotmat_to_qvec(R: np.ndarray) -> np.ndarray:
     return q if q[0] >= 0 else -q
 
 
-def write_colmap_text(folder: Path, K: np.ndarray, Rs, ts, names: list[str], width: int, height: int) -> None:
-    """A COLMAP text model with one PINHOLE camera and no points."""
+def sample_sparse_points(
+    K: np.ndarray,
+    Rs,
+    ts,
+    depths: list[np.ndarray],
+    per_view: int,
+    rng: np.random.Generator,
+    rel_tol: float = 0.01,
+) -> tuple[np.ndarray, list[list[tuple[int, float, float]]]]:
+    """Ground-truth "sparse points" as a perfect SfM would give them: pixels sampled in each view, lifted
+    with that view's depth, and observed by every view that sees them (depth agrees within `rel_tol`).
+    Returns points (N, 3) and tracks [(view index, x, y), ...] with pixel centres at +0.5."""
+    h, w = depths[0].shape
+    Kinv = np.linalg.inv(K)
+    pts = []
+    for i, d in enumerate(depths):
+        u = rng.uniform(0, w, per_view)
+        v = rng.uniform(0, h, per_view)
+        z = d[v.astype(int), u.astype(int)].astype(np.float64)
+        ok = z > 0
+        cam = (np.stack([u, v, np.ones_like(u)], 1) @ Kinv.T) * z[:, None]
+        pts.append(((cam - ts[i]) @ Rs[i])[ok])
+    points = np.concatenate(pts)
+    tracks: list[list[tuple[int, float, float]]] = [[] for _ in range(len(points))]
+    for j, d in enumerate(depths):
+        cam = points @ Rs[j].T + ts[j]
+        z = cam[:, 2]
+        uv = cam @ K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x, y = uv[:, 0] / uv[:, 2], uv[:, 1] / uv[:, 2]
+        inside = (z > 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        idx = np.nonzero(inside)[0]
+        seen = np.abs(d[y[idx].astype(int), x[idx].astype(int)] - z[idx]) < rel_tol * z[idx]
+        for k in idx[seen]:
+            tracks[k].append((j, float(x[k]), float(y[k])))
+    keep = [k for k, t in enumerate(tracks) if len(t) >= 2]
+    return points[keep], [tracks[k] for k in keep]
+
+
+def write_colmap_text(
+    folder: Path,
+    K: np.ndarray,
+    Rs,
+    ts,
+    names: list[str],
+    width: int,
+    height: int,
+    points: np.ndarray | None = None,
+    tracks: list[list[tuple[int, float, float]]] | None = None,
+) -> None:
+    """A COLMAP text model with one PINHOLE camera, and points with their tracks when given."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cameras.txt").write_text(
         "# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
         f"1 PINHOLE {width} {height} {K[0, 0]!r} {K[1, 1]!r} {K[0, 2]!r} {K[1, 2]!r}\n"
     )
+    obs: list[list[tuple[float, float, int]]] = [[] for _ in names]  # per image: (x, y, point id)
+    point_lines = ["# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)"]
+    for pid, (X, track) in enumerate(
+        zip(points if points is not None else [], tracks or [], strict=True), start=1
+    ):
+        elems = []
+        for view, x, y in track:
+            elems += [str(view + 1), str(len(obs[view]))]
+            obs[view].append((x, y, pid))
+        point_lines.append(
+            " ".join([str(pid), *(repr(float(c)) for c in X), "128", "128", "128", "0.0", *elems])
+        )
     lines = ["# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME", "# POINTS2D[] as (X, Y, POINT3D_ID)"]
     for i, (R, t, name) in enumerate(zip(Rs, ts, names, strict=True), start=1):
         q = rotmat_to_qvec(R)
         lines.append(
             " ".join([str(i), *(repr(float(x)) for x in q), *(repr(float(x)) for x in t), "1", name])
         )
-        lines.append("")
+        lines.append(" ".join(f"{x!r} {y!r} {pid}" for x, y, pid in obs[i - 1]))
     (folder / "images.txt").write_text("\n".join(lines) + "\n")
-    (folder / "points3D.txt").write_text("# POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]\n")
+    (folder / "points3D.txt").write_text("\n".join(point_lines) + "\n")
 
 
 def generate_capture(
@@ -421,7 +485,7 @@ def generate_capture(
     full_rs = scene.raycasting_scene(with_object=True)
     names = [f"view_{i:03d}.png" for i in range(cfg.views)]
     out = Path(out)
-    coverage = []
+    coverage, depths = [], []
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         for i in track(range(cfg.views), description=f"rendering {cfg.views} views", disable=None):
             full, clean, mask, depth_f, depth_c = render_view(
@@ -434,9 +498,13 @@ def generate_capture(
             (tmp / "gt" / "depth").mkdir(parents=True, exist_ok=True)
             (tmp / "gt" / "depth_clean").mkdir(parents=True, exist_ok=True)
             np.save(tmp / "gt" / "depth" / f"{stem}.npy", depth_f)
+            depths.append(depth_f)
             np.save(tmp / "gt" / "depth_clean" / f"{stem}.npy", depth_c)
             coverage.append(float(mask.mean()))
-        write_colmap_text(tmp / "gt" / "sparse" / "0", K, Rs, ts, names, cfg.width, cfg.height)
+        points, tracks = sample_sparse_points(K, Rs, ts, depths, cfg.sparse_points_per_view, rng)
+        write_colmap_text(
+            tmp / "gt" / "sparse" / "0", K, Rs, ts, names, cfg.width, cfg.height, points, tracks
+        )
         frames = [
             nerfstudio_frame(K, R, t, cfg.width, cfg.height, f"../images/{n}")
             for R, t, n in zip(Rs, ts, names, strict=True)

@@ -1,0 +1,162 @@
+"""The multi-view removal driver: outputs, untouched inputs, resume, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inconddiff.capture import CaptureError, load_capture, read_image, write_image
+from inconddiff.fillers import FillRequest, WarpFiller
+from inconddiff.metrics import psnr
+from inconddiff.removal import RemovalConfig, remove_object
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def capture(tiny_capture, tmp_path) -> Path:
+    """A copy of the tiny synthetic capture with its ground-truth model as sparse/0."""
+    cap = tmp_path / "capture"
+    shutil.copytree(tiny_capture, cap)
+    shutil.copytree(cap / "gt" / "sparse" / "0", cap / "sparse" / "0")
+    return cap
+
+
+def test_outputs_keep_names_sizes_and_unmasked_pixels(capture, tmp_path):
+    before = tree_hash(capture)
+    out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp", refs=3))
+    assert tree_hash(capture) == before, "the input capture was modified"
+    cap = load_capture(capture)
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{s}.png" for s in cap.stems]
+    gains = []
+    for stem in cap.stems:
+        original, result = cap.image(stem), read_image(out / "images" / f"{stem}.png")
+        mask = cap.mask(stem)
+        assert result.shape == original.shape
+        assert np.array_equal(result[~mask], original[~mask]), f"{stem}: pixels outside the mask changed"
+        truth = read_image(capture / "gt" / "images" / f"{stem}.png")
+        gains.append(psnr(result, truth, mask) - psnr(original, truth, mask))
+    assert np.mean(gains) > 3.0  # the object really is gone: much closer to the object-free truth
+    for name in ("report.html", "log.json", "transforms.json"):
+        assert (out / name).is_file()
+    assert (out / "sparse" / "0" / "images.txt").is_file()
+    assert len(list((out / "masks").iterdir())) == len(cap.stems)
+    log = json.loads((out / "log.json").read_text())
+    filled = [v for v in log["views"] if v["status"] == "filled"]
+    assert len(filled) == len(cap.stems) and all(len(v["references"]) == 3 for v in filled)
+    assert sorted(v["order"] for v in filled) == list(range(len(cap.stems)))
+    assert not (tmp_path / "out.partial").exists()
+
+
+def test_no_references_fills_each_view_alone(capture, tmp_path):
+    out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp", refs=0))
+    log = json.loads((out / "log.json").read_text())
+    assert all(v["references"] == [] for v in log["views"])
+
+
+class StopAfter:
+    """A warp filler that fails on its n-th call, like a run killed half-way."""
+
+    name = "warp"
+
+    def __init__(self, n: int):
+        self.n, self.calls = n, []
+
+    def __call__(self, request: FillRequest) -> np.ndarray:
+        self.calls.append(request)
+        if len(self.calls) == self.n:
+            raise KeyboardInterrupt("stopped")
+        return WarpFiller()(request)
+
+
+def test_interrupted_run_resumes_from_views_done(capture, tmp_path):
+    config = RemovalConfig(method="warp")
+    with pytest.raises(KeyboardInterrupt):
+        remove_object(capture, tmp_path / "out", config=config, filler=StopAfter(4))
+    partial = tmp_path / "out.partial"
+    assert len(list((partial / "done").glob("view_*.json"))) == 3
+    assert not (tmp_path / "out").exists()
+    again = StopAfter(10**6)
+    out = remove_object(capture, tmp_path / "out", config=config, filler=again)
+    assert len(again.calls) == 8 - 3  # only the views not done yet
+    reference = remove_object(capture, tmp_path / "ref", config=config)
+    for p in sorted((reference / "images").iterdir()):
+        assert np.array_equal(read_image(p), read_image(out / "images" / p.name)), p.name
+
+
+def test_resume_with_other_settings_is_refused(capture, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp"), filler=StopAfter(2))
+    with pytest.raises(CaptureError, match="other settings"):
+        remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp", refs=1))
+
+
+def test_existing_output_is_refused(capture, tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(CaptureError, match="already exists"):
+        remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp"))
+
+
+def test_empty_masks_and_views_without_masks_are_kept(capture, tmp_path):
+    write_image(capture / "masks" / "view_000.png", np.zeros((48, 64), dtype=np.uint8))
+    (capture / "masks" / "view_001.png").unlink()
+    out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp"))
+    for stem in ("view_000", "view_001"):
+        assert np.array_equal(
+            read_image(out / "images" / f"{stem}.png"), read_image(capture / "images" / f"{stem}.png")
+        )
+    log = {v["name"]: v for v in json.loads((out / "log.json").read_text())["views"]}
+    assert log["view_000"]["status"] == "kept" and log["view_002"]["status"] == "filled"
+
+
+def test_bad_inputs_fail_with_the_file_named(capture, tmp_path):
+    cfg = RemovalConfig(method="warp")
+    with pytest.raises(CaptureError, match="mask folder not found"):
+        remove_object(capture, tmp_path / "o1", masks_dir=tmp_path / "nomasks", config=cfg)
+
+    full = capture / "masks" / "view_002.png"
+    write_image(full, np.full((48, 64), 255, dtype=np.uint8))
+    with pytest.raises(CaptureError, match="covers the whole image") as err:
+        remove_object(capture, tmp_path / "o2", config=cfg)
+    assert err.value.path == full
+    write_image(full, np.zeros((48, 64), dtype=np.uint8))
+
+    write_image(capture / "masks" / "ghost.png", np.zeros((48, 64), dtype=np.uint8))
+    with pytest.raises(CaptureError, match="mask names no image"):
+        remove_object(capture, tmp_path / "o3", config=cfg)
+    (capture / "masks" / "ghost.png").unlink()
+
+    write_image(capture / "masks" / "view_003.png", np.zeros((40, 64), dtype=np.uint8))
+    with pytest.raises(CaptureError, match="differs from its image"):
+        remove_object(capture, tmp_path / "o4", config=cfg)
+    write_image(capture / "masks" / "view_003.png", np.zeros((48, 64), dtype=np.uint8))
+
+    (capture / "images" / "view_004.png").write_bytes(b"garbage")
+    with pytest.raises(CaptureError, match="unreadable image"):
+        remove_object(capture, tmp_path / "o5", config=cfg)
+    assert not any(p.name.startswith("o") for p in tmp_path.iterdir())  # nothing half-written
+
+
+def test_fewer_than_two_views(tmp_path):
+    write_image(tmp_path / "c" / "images" / "a.png", np.zeros((20, 20, 3), dtype=np.uint8))
+    (tmp_path / "c" / "masks").mkdir()
+    with pytest.raises(CaptureError, match="at least 2 views"):
+        remove_object(tmp_path / "c", tmp_path / "out", config=RemovalConfig(method="warp"))
+
+
+def test_missing_images_folder(tmp_path):
+    (tmp_path / "c" / "masks").mkdir(parents=True)
+    with pytest.raises(CaptureError, match="image folder not found"):
+        remove_object(tmp_path / "c", tmp_path / "out", config=RemovalConfig(method="warp"))
