@@ -54,10 +54,12 @@ class Filler(Protocol):
 
 
 def telea(image: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
-    """OpenCV Telea inpainting of a float image (returns float in [0, 1])."""
+    """OpenCV Telea inpainting of a float image in [0, 1]; pixels outside `hole` are returned unchanged."""
     u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    out = cv2.inpaint(u8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
-    return out.astype(np.float64) / 255.0
+    filled = cv2.inpaint(u8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA).astype(np.float64) / 255.0
+    out = image.astype(np.float64).copy()
+    out[hole] = filled[hole]
+    return out
 
 
 class TeleaFiller:
@@ -91,3 +93,65 @@ class WarpFiller:
         if rest.any():
             out = telea(out, rest)
         return out
+
+
+def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
+    """Copies of the hole's shape moved onto known pixels of the crop (not touching the hole), nearest
+    first: places where a filler's answer can be checked against what is really there."""
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        return []
+    bh, bw = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
+    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
+    out = []
+    shifts = [
+        (dy * (bh + gap), dx * (bw + gap))
+        for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+    ]
+    for dy, dx in shifts:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        if inside.mean() < 0.8:
+            continue
+        probe = np.zeros_like(hole)
+        probe[ny[inside], nx[inside]] = True
+        if (probe & grown).any():
+            continue
+        out.append(probe)
+        if len(out) == count:
+            break
+    return out
+
+
+class BestOfFiller:
+    """Per view, the candidate filler that best refills probe holes (the hole's shape moved onto known
+    pixels nearby, with the real hole also hidden); that candidate then fills the real hole.
+    `last_method` and `last_scores` tell what was chosen and why."""
+
+    name = "auto"
+
+    def __init__(self, candidates: list, probes: int = 2):
+        if not candidates:
+            raise ValueError("BestOfFiller needs at least one candidate")
+        self.candidates = candidates
+        self.probes = probes
+        self.last_method = candidates[0].name
+        self.last_scores: dict[str, float] = {}
+
+    def __call__(self, request: FillRequest) -> np.ndarray:
+        probes = probe_holes(request.hole, self.probes)
+        scores = {}
+        if len(self.candidates) > 1 and probes:
+            for cand in self.candidates:
+                errs = []
+                for probe in probes:
+                    trial = FillRequest(request.image, request.hole | probe, request.references, request.seed)
+                    out = cand(trial)
+                    errs.append(float(((out[probe] - request.image[probe]) ** 2).mean()))
+                scores[cand.name] = float(np.mean(errs))
+            best = min(self.candidates, key=lambda c: scores[c.name])
+        else:
+            best = self.candidates[0]
+        self.last_method, self.last_scores = best.name, scores
+        return best(request)

@@ -1,0 +1,82 @@
+"""Fillers: Telea and warp on constructed requests; probe holes; choosing the better filler per view."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inconddiff.fillers import (
+    BestOfFiller,
+    FillRequest,
+    PreparedReference,
+    TeleaFiller,
+    WarpFiller,
+    probe_holes,
+)
+
+
+def textured(h=48, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (h, w, 3))
+
+
+def hole_mask(h=48, w=64):
+    m = np.zeros((h, w), dtype=bool)
+    m[18:30, 26:38] = True
+    return m
+
+
+def reference(image, valid, score=1.0, name="r"):
+    return PreparedReference(name, score, image, valid, image, ~valid)
+
+
+def test_warp_filler_copies_valid_reference_pixels_and_inpaints_the_rest():
+    truth = textured()
+    hole = hole_mask()
+    valid = np.ones_like(hole)
+    valid[18:22] = False  # the reference does not see the top rows of the hole
+    damaged = truth.copy()
+    damaged[hole] = 0.0
+    out = WarpFiller()(FillRequest(damaged, hole, [reference(truth, valid)]))
+    seen = hole & valid
+    assert np.allclose(out[seen], truth[seen])
+    assert np.array_equal(out[~hole], damaged[~hole])
+    unseen = hole & ~valid
+    assert (out[unseen] > 0).all()  # inpainted, not left black
+
+
+def test_warp_filler_without_references_is_telea():
+    truth = textured()
+    hole = hole_mask()
+    req = FillRequest(truth, hole, [])
+    assert np.array_equal(WarpFiller()(req), TeleaFiller()(req))
+
+
+def test_probe_holes_have_the_hole_shape_and_stay_clear_of_it():
+    hole = hole_mask()
+    probes = probe_holes(hole, count=3)
+    assert len(probes) == 3
+    for p in probes:
+        assert p.sum() == hole.sum()
+        assert not (p & hole).any()
+
+
+class Constant:
+    def __init__(self, name, image):
+        self.name, self.image = name, image
+        self.calls = 0
+
+    def __call__(self, request):
+        self.calls += 1
+        return self.image
+
+
+def test_best_of_picks_the_filler_that_refills_probes_correctly():
+    truth = textured()
+    hole = hole_mask()
+    right = Constant("right", truth)
+    wrong = Constant("wrong", np.zeros_like(truth))
+    best = BestOfFiller([wrong, right], probes=2)
+    out = best(FillRequest(truth, hole, []))
+    assert best.last_method == "right" and out is truth
+    assert best.last_scores["right"] == 0.0 and best.last_scores["wrong"] > 0.1
+    assert right.calls == 3 and wrong.calls == 2  # two probes each, then the real fill
