@@ -354,7 +354,7 @@ def remove_object(
             filled.add(stem)
             todo.remove(stem)
             progress.advance(task)
-            logger.info(
+            logger.debug(
                 "%s filled (%s, refs %s) in %.1f s",
                 stem,
                 record.method,
