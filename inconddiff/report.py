@@ -41,6 +41,7 @@ def write_removal_report(capture: Capture, out: Path, records: list[dict]) -> Pa
     """out/report.html with thumbnails in out/report/: before | mask | after | references | time."""
     assets = out / "report"
     rows = []
+    order = {r["name"]: r.get("order", -1) for r in records}
     for rec in records:
         stem = rec["name"]
         before = capture.image(stem)
@@ -58,16 +59,20 @@ def write_removal_report(capture: Capture, out: Path, records: list[dict]) -> Pa
         cells.append(f'<td><img src="report/{stem}_after.png"></td>')
         refs = rec.get("references") or []
         scores = rec.get("reference_scores") or []
-        ref_html = "".join(
-            f'<div style="display:inline-block"><img src="report/{r}_before.png" title="{html.escape(r)}">'
-            f"<div class=small>{html.escape(r)} ({s:.2f})</div></div>"
-            for r, s in zip(refs, scores, strict=False)
-        )
+        ref_html = ""
+        for r, s in zip(refs, scores, strict=False):
+            was_filled = 0 <= order.get(r, -1) < rec.get("order", -1)  # filled earlier: used as filled
+            thumb = f"report/{r}_after.png" if was_filled else f"report/{r}_before.png"
+            note = ", filled" if was_filled else ""
+            ref_html += (
+                f'<div style="display:inline-block"><img src="{thumb}" title="{html.escape(r)}">'
+                f"<div class=small>{html.escape(r)} ({s:.2f}{note})</div></div>"
+            )
         cells.append(f"<td class=refs>{ref_html or '<span class=small>none</span>'}</td>")
         detail = ""
         if rec["status"] == "filled":
             detail = (
-                f"{rec['seconds']:.1f} s<br>method: {html.escape(rec['method'])}<br>"
+                f"{rec['seconds']:.2f} s<br>method: {html.escape(rec['method'])}<br>"
                 f"hole: {100 * rec['hole_fraction']:.1f}% of the view<br>"
                 f"references see {100 * rec['warp_coverage']:.0f}% of it<br>order: {rec['order'] + 1}"
             )
