@@ -17,8 +17,32 @@ from inconddiff.capture import CaptureError, list_images
 
 logger = logging.getLogger(__name__)
 
-# Matching presets: exhaustive for small captures, sequential (with loop closure off) for long ordered ones.
+# Exhaustive matching up to this many images, sequential matching beyond.
 EXHAUSTIVE_MAX_IMAGES = 60
+
+# Incremental mapping settings that differ from COLMAP's defaults, and why:
+MAPPER_OPTIONS = {
+    # forward-facing captures (LLFF-like) never offer a first pair with COLMAP's default 16 degrees
+    "mapper.init_min_tri_angle": 4.0,
+    # small captures (3 to 9 views) must still give a model; COLMAP's default minimum is 10 images
+    "min_model_size": 3,
+}
+
+
+def mapper_options():
+    """pycolmap.IncrementalPipelineOptions with MAPPER_OPTIONS applied."""
+    import pycolmap
+
+    options = pycolmap.IncrementalPipelineOptions()
+    for key, value in MAPPER_OPTIONS.items():
+        target = options
+        *path, leaf = key.split(".")
+        for part in path:
+            target = getattr(target, part)
+        if not hasattr(target, leaf):
+            raise AttributeError(f"pycolmap IncrementalPipelineOptions has no option {key!r}")
+        setattr(target, leaf, value)
+    return options
 
 
 def _group_images_by_size(image_dir: Path) -> dict[tuple[int, int], list[str]]:
@@ -84,7 +108,7 @@ def reconstruct(
         else:
             pycolmap.match_sequential(db, device=pycolmap.Device.cpu)
         logger.info("incremental mapping")
-        models = pycolmap.incremental_mapping(db, image_dir, tmp / "models")
+        models = pycolmap.incremental_mapping(db, image_dir, tmp / "models", options=mapper_options())
         if not models:
             raise CaptureError(capture_dir, "COLMAP found no model: too few matches between the images")
         rec = max(models.values(), key=lambda r: r.num_reg_images())

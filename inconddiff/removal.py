@@ -366,6 +366,45 @@ def remove_object(
     return out
 
 
+def prepare_request(
+    stem: str,
+    image: np.ndarray,
+    mask: np.ndarray,
+    refs: list[tuple[str, float]],
+    geometry: SceneGeometry,
+    keep: np.ndarray,
+    invalid: dict[str, np.ndarray | None],
+    images,
+    working_size: int,
+    context: float = 0.5,
+    seed: int = 0,
+) -> tuple[FillRequest, CropBox]:
+    """The crop around the hole at working resolution and its references warped into it.
+
+    `invalid[name]` is the reference's untrustworthy region (its own unfilled hole) or None; `images(name)`
+    returns a reference's current pixels (uint8). Shared by the driver and the training data.
+    """
+    box = crop_around_hole(mask, working_size, context)
+    work = box.work_shape
+    crop = resize_image(box.cut(image).astype(np.float32) / 255.0, work).astype(np.float64)
+    hole = resize_mask(box.cut(mask), work)
+    prepared: list[PreparedReference] = []
+    cam = geometry.cameras.get(stem)
+    if cam is not None and refs:
+        depth = hole_depth(cam, geometry, keep, box)
+        grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
+        for name, score in refs:
+            ref_cam = geometry.cameras[name]
+            ref_img = images(name)
+            samples = observed_depth_samples(ref_cam, name, geometry, keep)
+            warped, valid = warp_reference(cam, depth, grid, ref_cam, ref_img, invalid.get(name), samples)
+            rcrop, rinvalid = reference_crop(
+                cam, depth, grid, ref_cam, ref_img, invalid.get(name), working_size
+            )
+            prepared.append(PreparedReference(name, score, warped, valid, rcrop, rinvalid))
+    return FillRequest(image=crop, hole=hole, references=prepared, seed=seed), box
+
+
 def fill_view(
     stem: str,
     image: np.ndarray,
@@ -380,39 +419,34 @@ def fill_view(
     config: RemovalConfig,
 ) -> tuple[np.ndarray, ViewRecord]:
     """Fill one view's hole; returns the full-resolution result and its record."""
-    box = crop_around_hole(mask, config.working_size, config.context)
-    work = box.work_shape
-    crop = resize_image(box.cut(image).astype(np.float32) / 255.0, work).astype(np.float64)
-    hole = resize_mask(box.cut(mask), work)
-    prepared: list[PreparedReference] = []
-    coverage = 0.0
-    cam = geometry.cameras.get(stem)
-    if cam is not None and refs:
-        depth = hole_depth(cam, geometry, keep, box)
-        grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
-        for name, score in refs:
-            ref_cam = geometry.cameras[name]
-            invalid = None if name in filled else masks.get(name)
-            ref_img = current(name)
-            samples = observed_depth_samples(ref_cam, name, geometry, keep)
-            warped, valid = warp_reference(cam, depth, grid, ref_cam, ref_img, invalid, samples)
-            rcrop, rinvalid = reference_crop(cam, depth, grid, ref_cam, ref_img, invalid, config.working_size)
-            prepared.append(
-                PreparedReference(name, score, warped, valid, rcrop, rinvalid, filled=name in filled)
-            )
-        union = np.zeros_like(hole)
-        for p in prepared:
-            union |= p.valid
-        coverage = float(union[hole].mean()) if hole.any() else 0.0
-    request = FillRequest(image=crop, hole=hole, references=prepared, seed=config.seed)
+    invalid = {name: None if name in filled else masks.get(name) for name, _ in refs}
+    request, box = prepare_request(
+        stem,
+        image,
+        mask,
+        refs,
+        geometry,
+        keep,
+        invalid,
+        current,
+        config.working_size,
+        config.context,
+        config.seed,
+    )
+    for p in request.references:
+        p.filled = p.name in filled
+    union = np.zeros_like(request.hole)
+    for p in request.references:
+        union |= p.valid
+    coverage = float(union[request.hole].mean()) if request.references and request.hole.any() else 0.0
     fill = filler(request)
     result = paste_back(image, mask, box, fill)
     record = ViewRecord(
         name=stem,
         status="filled",
         method=getattr(filler, "last_method", filler.name),
-        references=[p.name for p in prepared],
-        reference_scores=[round(p.score, 4) for p in prepared],
+        references=[p.name for p in request.references],
+        reference_scores=[round(p.score, 4) for p in request.references],
         hole_fraction=float(mask.mean()),
         warp_coverage=coverage,
     )

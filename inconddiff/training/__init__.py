@@ -1,0 +1,1 @@
+"""Training of the reference-conditioned denoiser: hole shapes, samples from captures, the train script."""

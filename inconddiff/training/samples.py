@@ -1,0 +1,196 @@
+"""Training samples made exactly as the removal driver prepares a view, on captures with a COLMAP model.
+
+A random hole is cut into a registered view of a real capture; other views get random holes of their own;
+the view's own observations are dropped from the sparse model (it does not see behind a real object either);
+the references are ranked and warped with the driver's code; the crop at working resolution becomes one
+sample whose truth is the view's real pixels. Samples are written to .npz shards (files are the interface
+between data preparation and training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inconddiff.capture import load_capture
+from inconddiff.depth_warp import SceneGeometry, background_points
+from inconddiff.pipeline_inconddiff import geometric_prior
+from inconddiff.removal import prepare_request, rank_references
+from inconddiff.training.holes import random_hole
+
+logger = logging.getLogger(__name__)
+
+MAX_REFS = 3
+
+
+@dataclass
+class SceneData:
+    """A capture's images in memory and its sparse model."""
+
+    name: str
+    images: dict[str, np.ndarray]
+    geometry: SceneGeometry
+
+    @classmethod
+    def load(cls, capture: str | os.PathLike, sparse_dir: str | os.PathLike, name: str | None = None) -> SceneData:
+        from colmap_tools.scene_arrays import load_scene_geometry
+
+        cap = load_capture(capture, check_masks=False)
+        geometry = load_scene_geometry(sparse_dir)
+        images = {s: cap.image(s) for s in cap.stems if s in geometry.cameras}
+        return cls(name or Path(capture).name, images, geometry)
+
+
+def without_view(geometry: SceneGeometry, stem: str) -> SceneGeometry:
+    """The model as if `stem` had seen none of its points: its observations dropped, and the points
+    that keep fewer than two observations removed."""
+    points, tracks = [], []
+    for X, track in zip(geometry.points, geometry.tracks, strict=True):
+        rest = [o for o in track if o[0] != stem]
+        if len(rest) >= 2:
+            points.append(X)
+            tracks.append(rest)
+    return SceneGeometry(geometry.cameras, np.array(points).reshape(-1, 3), tracks)
+
+
+def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: float = 0.5) -> dict | None:
+    """One training sample (arrays of side `size`), or None when the drawn view cannot make one."""
+    stems = sorted(scene.images)
+    stem = stems[int(rng.integers(len(stems)))]
+    image = scene.images[stem]
+    hole = random_hole(image.shape[:2], rng)
+    masks = {stem: hole}
+    for other in stems:
+        if other != stem and rng.random() < 0.5:
+            masks[other] = random_hole(scene.images[other].shape[:2], rng)
+    geometry = without_view(scene.geometry, stem)
+    if len(geometry.points) < 20:
+        return None
+    keep = background_points(geometry.points, geometry.tracks, masks)
+    ranking = rank_references(stem, hole, geometry, keep, masks)
+    k = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.25, 0.25, 0.35]))
+    pool = ranking[: max(k + 2, 1)]
+    order = rng.permutation(len(pool))[:k] if pool else []
+    refs = sorted((pool[i] for i in order), key=lambda rs: -rs[1])
+    invalid = {name: masks.get(name) for name, _ in refs}
+    request, _ = prepare_request(
+        stem, image, hole, refs, geometry, keep, invalid, scene.images.__getitem__, size, context
+    )
+    if request.hole.mean() < 0.01:
+        return None
+    prior, valid = geometric_prior(
+        request.image, request.hole, [r.warped for r in request.references], [r.valid for r in request.references]
+    )
+
+    def square(a: np.ndarray, interp=cv2.INTER_AREA) -> np.ndarray:
+        return cv2.resize(a, (size, size), interpolation=interp)
+
+    def u8(a: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+    refs_rgb = np.zeros((MAX_REFS, size, size, 3), np.uint8)
+    refs_inv = np.ones((MAX_REFS, size, size), bool)
+    for i, r in enumerate(request.references):
+        refs_rgb[i] = u8(square(r.crop.astype(np.float32)))
+        refs_inv[i] = square(r.crop_invalid.astype(np.float32), cv2.INTER_LINEAR) > 0.01
+    return {
+        "truth": u8(square(request.image.astype(np.float32))),
+        "hole": square(request.hole.astype(np.float32), cv2.INTER_LINEAR) > 0.01,
+        "prior": u8(square(prior.astype(np.float32))),
+        "valid": square(valid.astype(np.float32), cv2.INTER_LINEAR) > 0.99,
+        "refs": refs_rgb,
+        "ref_invalid": refs_inv,
+        "num_refs": np.int64(len(request.references)),
+    }
+
+
+def write_shard(samples: list[dict], path: Path) -> None:
+    """Stack samples into one compressed .npz (written atomically)."""
+    arrays = {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def prepare_shards(
+    scenes: list[tuple[str, Path, Path]],
+    out_dir: Path,
+    samples_per_shard: int,
+    shards_per_scene: int,
+    size: int,
+    seed: int,
+) -> list[Path]:
+    """Write `shards_per_scene` shards for each (name, capture, sparse_dir); existing shards are kept."""
+    from rich.progress import Progress
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with Progress(disable=None) as progress:
+        task = progress.add_task("training samples", total=len(scenes) * shards_per_scene * samples_per_shard)
+        for s_idx, (name, capture, sparse) in enumerate(scenes):
+            scene = None
+            for shard in range(shards_per_scene):
+                path = out_dir / f"{name}_s{size}_{shard:03d}.npz"
+                if path.exists():
+                    progress.advance(task, samples_per_shard)
+                    written.append(path)
+                    continue
+                scene = scene or SceneData.load(capture, sparse, name)
+                rng = np.random.default_rng([seed, s_idx, shard, size])
+                samples, misses = [], 0
+                while len(samples) < samples_per_shard and misses < 10 * samples_per_shard:
+                    sample = make_sample(scene, rng, size)
+                    if sample is None:
+                        misses += 1
+                        continue
+                    samples.append(sample)
+                    progress.advance(task)
+                if samples:
+                    write_shard(samples, path)
+                    written.append(path)
+                    logger.info("wrote %s (%d samples)", path, len(samples))
+    return written
+
+
+def find_scenes(roots: list[Path]) -> list[tuple[str, Path, Path]]:
+    """(name, capture, sparse/0) for every capture under `roots` that has a COLMAP model.
+
+    A root is either a capture (images/ + sparse/0), or a folder of reconstructions made by
+    `colmap_tools.reconstruct --out` whose `<name>/capture.txt` names the capture folder.
+    """
+    found = []
+    for root in roots:
+        for sparse in sorted(root.glob("**/sparse/0")):
+            folder = sparse.parent.parent
+            link = folder / "capture.txt"
+            capture = Path(link.read_text().strip()) if link.is_file() else folder
+            if (capture / "images").is_dir():
+                found.append((folder.name, capture, sparse))
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Write training shards from captures with COLMAP models.")
+    p.add_argument("roots", nargs="+", type=Path, help="captures or folders of reconstructions")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--samples-per-shard", type=int, default=200)
+    p.add_argument("--shards-per-scene", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    scenes = find_scenes(args.roots)
+    if not scenes:
+        raise SystemExit(f"no capture with sparse/0 under {args.roots}")
+    logger.info("scenes: %s", ", ".join(n for n, _, _ in scenes))
+    prepare_shards(scenes, args.out, args.samples_per_shard, args.shards_per_scene, args.size, args.seed)
+
+
+if __name__ == "__main__":
+    main()
