@@ -17,7 +17,16 @@ def blob(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     for _ in range(int(rng.integers(2, 6))):
         oy, ox = rng.normal(0, 0.5 * size, 2)
         ay, ax = size * rng.uniform(0.4, 1.2), size * rng.uniform(0.25, 0.8)
-        cv2.ellipse(canvas, (int(cx + ox), int(cy + oy)), (int(ax), int(ay)), float(rng.uniform(-30, 30)), 0, 360, 1.0, -1)
+        cv2.ellipse(
+            canvas,
+            (int(cx + ox), int(cy + oy)),
+            (int(ax), int(ay)),
+            float(rng.uniform(-30, 30)),
+            0,
+            360,
+            1.0,
+            -1,
+        )
     canvas = cv2.GaussianBlur(canvas, (0, 0), size * 0.1 + 0.5)
     return canvas > 0.5
 
@@ -47,7 +56,10 @@ def box(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 
 def random_hole(
-    shape: tuple[int, int], rng: np.random.Generator, area: tuple[float, float] = (0.03, 0.12), tries: int = 20
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    area: tuple[float, float] = (0.03, 0.12),
+    tries: int = 20,
 ) -> np.ndarray:
     """A hole of a random kind (blobs most often) covering a fraction of the image within `area`."""
     for _ in range(tries):

@@ -38,7 +38,9 @@ class SceneData:
     geometry: SceneGeometry
 
     @classmethod
-    def load(cls, capture: str | os.PathLike, sparse_dir: str | os.PathLike, name: str | None = None) -> SceneData:
+    def load(
+        cls, capture: str | os.PathLike, sparse_dir: str | os.PathLike, name: str | None = None
+    ) -> SceneData:
         from colmap_tools.scene_arrays import load_scene_geometry
 
         cap = load_capture(capture, check_masks=False)
@@ -85,7 +87,10 @@ def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: 
     if request.hole.mean() < 0.01:
         return None
     prior, valid = geometric_prior(
-        request.image, request.hole, [r.warped for r in request.references], [r.valid for r in request.references]
+        request.image,
+        request.hole,
+        [r.warped for r in request.references],
+        [r.valid for r in request.references],
     )
 
     def square(a: np.ndarray, interp=cv2.INTER_AREA) -> np.ndarray:

@@ -1,0 +1,331 @@
+"""Train the reference-conditioned denoiser on prepared shards (see `inconddiff.training.samples`).
+
+Flat script in the manner of diffusers' examples: `parse_args()` + `main()`, accelerate for devices, mixed
+precision and multi-GPU (`accelerate launch -m inconddiff.training.train ...`), EMA weights, checkpoints every
+few minutes with resume from the latest, a loss curve and sample grids in the output folder, and the result
+saved as an `InConDiffPipeline` with `save_pretrained`.
+
+The noisy input x_t is built from the geometric prior in half of the samples and from the truth in the
+other half: sampling starts from the noised prior (SDEdit), so the model must learn to turn a noised warp
+into the truth, and later steps see its own, better, estimates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder of training shards (*.npz)")
+    p.add_argument(
+        "--val_data", type=Path, default=None, help="shards held out for validation (default: none)"
+    )
+    p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--block_out_channels", type=int, nargs="+", default=[32, 64, 128, 128])
+    p.add_argument("--attention_levels", type=int, nargs="+", default=[2, 3])
+    p.add_argument("--train_batch_size", type=int, default=8)
+    p.add_argument("--learning_rate", type=float, default=2e-4)
+    p.add_argument("--max_train_steps", type=int, default=200_000)
+    p.add_argument(
+        "--max_minutes", type=float, default=None, help="stop (after a checkpoint) after this long"
+    )
+    p.add_argument("--checkpoint_minutes", type=float, default=10.0)
+    p.add_argument("--checkpoints_total_limit", type=int, default=2)
+    p.add_argument("--resume_from_checkpoint", default="latest", help="'latest', a path, or 'none'")
+    p.add_argument("--ema_decay", type=float, default=0.999)
+    p.add_argument("--prior_start_fraction", type=float, default=0.5)
+    p.add_argument("--max_timestep_fraction", type=float, default=0.6, help="most samples use t below this")
+    p.add_argument("--outside_weight", type=float, default=0.05, help="loss weight outside the hole")
+    p.add_argument("--sample_every", type=int, default=500, help="steps between sample grids")
+    p.add_argument("--log_every", type=int, default=20)
+    p.add_argument("--num_threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mixed_precision", default="no", choices=["no", "fp16", "bf16"])
+    return p.parse_args(argv)
+
+
+class ShardData:
+    """All samples of the shards in a folder, in memory; rescanned for new shards on request."""
+
+    KEYS = ("truth", "hole", "prior", "valid", "refs", "ref_invalid", "num_refs")
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.loaded: set[str] = set()
+        self.arrays: dict[str, np.ndarray] = {}
+        self.refresh()
+
+    def refresh(self) -> int:
+        new = sorted(
+            p for p in self.folder.glob("*.npz") if not p.name.startswith(".") and p.name not in self.loaded
+        )
+        for p in new:
+            with np.load(p) as data:
+                for k in self.KEYS:
+                    arr = data[k]
+                    self.arrays[k] = arr if k not in self.arrays else np.concatenate([self.arrays[k], arr])
+            self.loaded.add(p.name)
+        if new:
+            logger.info("training data: %d samples from %d shards", len(self), len(self.loaded))
+        return len(new)
+
+    def __len__(self) -> int:
+        return 0 if not self.arrays else len(self.arrays["truth"])
+
+    def batch(self, idx: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Tensors for the samples `idx`: images in [-1, 1], masks in {0, 1}; random flips with `rng`."""
+        a = {k: self.arrays[k][idx] for k in self.KEYS}
+        k = max(1, int(a["num_refs"].max()))
+
+        def img(x):
+            return torch.from_numpy(x).float().div(127.5).sub(1.0)
+
+        truth = img(a["truth"]).permute(0, 3, 1, 2)
+        prior = img(a["prior"]).permute(0, 3, 1, 2)
+        hole = torch.from_numpy(a["hole"]).float()[:, None]
+        valid = torch.from_numpy(a["valid"]).float()[:, None]
+        refs = img(a["refs"][:, :k]).permute(0, 1, 4, 2, 3)
+        inv = torch.from_numpy(a["ref_invalid"][:, :k]).float()[:, :, None]
+        refs = torch.cat([refs, inv], dim=2)
+        if rng is not None:
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            for t in (truth, prior, hole, valid):
+                t[flip] = t[flip].flip(-1)
+            refs[flip] = refs[flip].flip(-1)
+        masked = truth * (1 - hole)
+        condition = torch.cat([masked, hole, prior, valid], dim=1)
+        return {"truth": truth, "condition": condition, "references": refs, "hole": hole}
+
+
+def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
+    """Hole-weighted MSE of the x0 prediction from x_t noised from the truth or from the prior."""
+    truth, cond, hole = batch["truth"], batch["condition"], batch["hole"]
+    b = truth.shape[0]
+    device = truth.device
+    t_max = scheduler.config.num_train_timesteps
+    low = torch.rand(b, generator=generator) < 0.8
+    frac = torch.rand(b, generator=generator) * torch.where(low, args.max_timestep_fraction, 1.0)
+    t = (frac * (t_max - 1)).long().to(device)
+    from_prior = (torch.rand(b, generator=generator) < args.prior_start_fraction).to(device)
+    prior = cond[:, 4:7]
+    start = torch.where(from_prior[:, None, None, None], truth * (1 - hole) + prior * hole, truth)
+    noise = torch.randn(truth.shape, generator=generator).to(device)
+    x_t = scheduler.add_noise(start, noise, t)
+    pred = model(x_t, t, cond, batch["references"])
+    weight = hole + args.outside_weight * (1 - hole)
+    return ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3)
+
+
+def save_loss_curve(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r["step"] for r in rows])
+    loss = np.array([r["loss"] for r in rows])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, loss, alpha=0.3, label="loss")
+    if len(loss) > 10:
+        k = max(5, len(loss) // 30)
+        ax.plot(steps[k - 1 :], np.convolve(loss, np.ones(k) / k, mode="valid"), label=f"mean of {k}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("hole-weighted MSE (x0, [-1, 1])")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def sample_grid(model, scheduler_config, data: ShardData, path: Path, n: int = 6) -> dict:
+    """Truth | hole | prior | model (one step from the prior at strength 0.2) for the first n samples, and
+    masked PSNR of prior and model over them."""
+    import imageio.v3 as iio
+
+    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+
+    pipe = InConDiffPipeline(model, InConDiffPipeline.default_scheduler().from_config(scheduler_config))
+    pipe.set_progress_bar_config(disable=True)
+    idx = np.arange(min(n, len(data)))
+    rows, ps_prior, ps_model = [], [], []
+    for i in idx:
+        a = {k: data.arrays[k][i] for k in ShardData.KEYS}
+        k = int(a["num_refs"])
+        truth = a["truth"] / 255.0
+        out = pipe(
+            truth,
+            a["hole"],
+            reference_images=[a["refs"][j] for j in range(k)],
+            reference_masks=[a["ref_invalid"][j] for j in range(k)],
+            warped_references=[a["prior"] / 255.0],
+            warped_masks=[np.ones_like(a["hole"])],
+            num_inference_steps=1,
+            strength=0.2,
+            generator=torch.Generator().manual_seed(0),
+        ).images[0]
+        m = a["hole"]
+        ps_prior.append(10 * np.log10(1 / max(((a["prior"] / 255.0 - truth) ** 2)[m].mean(), 1e-10)))
+        ps_model.append(10 * np.log10(1 / max(((out - truth) ** 2)[m].mean(), 1e-10)))
+        hole = np.repeat(m[..., None], 3, 2).astype(np.float64)
+        rows.append(np.concatenate([truth, hole, a["prior"] / 255.0, out], 1))
+    grid = np.concatenate(rows, 0)
+    iio.imwrite(path, np.round(np.kron(grid, np.ones((2, 2, 1))) * 255).astype(np.uint8))
+    return {"prior_masked_psnr": float(np.mean(ps_prior)), "model_masked_psnr": float(np.mean(ps_model))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from diffusers.training_utils import EMAModel
+
+    from inconddiff.models import InConDiffDenoiser
+    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, project_dir=str(args.output_dir))
+    set_seed(args.seed)
+    out = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+
+    data = ShardData(args.data)
+    val = ShardData(args.val_data) if args.val_data else None
+    while len(data) == 0:
+        logger.info("waiting for shards in %s", args.data)
+        time.sleep(30)
+        data.refresh()
+
+    model = InConDiffDenoiser(
+        block_out_channels=tuple(args.block_out_channels), attention_levels=tuple(args.attention_levels)
+    )
+    ema = EMAModel(
+        model.parameters(), decay=args.ema_decay, model_cls=InConDiffDenoiser, model_config=model.config
+    )
+    scheduler = InConDiffPipeline.default_scheduler()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=1e-4)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(ema)
+
+    step = 0
+    ckpts = out / "checkpoints"
+    if args.resume_from_checkpoint != "none":
+        path = None
+        if args.resume_from_checkpoint == "latest":
+            found = (
+                sorted(ckpts.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+                if ckpts.exists()
+                else []
+            )
+            path = found[-1] if found else None
+        else:
+            path = Path(args.resume_from_checkpoint)
+        if path is not None:
+            accelerator.load_state(str(path))
+            step = int(path.name.split("-")[1])
+            logger.info("resumed from %s (step %d)", path, step)
+
+    log_path = out / "loss.csv"
+    rows = []
+    if log_path.exists():
+        with open(log_path) as f:
+            rows = [{"step": int(r["step"]), "loss": float(r["loss"])} for r in csv.DictReader(f)]
+        rows = [r for r in rows if r["step"] <= step]
+    rng = np.random.default_rng([args.seed, step])
+    gen = torch.Generator().manual_seed(args.seed * 100003 + step)
+    t_start = last_ckpt = time.time()
+    first_step = step
+    running = []
+
+    def save_checkpoint() -> None:
+        path = ckpts / f"checkpoint-{step}"
+        accelerator.save_state(str(path))
+        found = sorted(ckpts.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        for old in found[: -args.checkpoints_total_limit]:
+            shutil.rmtree(old)
+        with open(log_path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", "loss"])
+            w.writeheader()
+            w.writerows(rows)
+        save_loss_curve(rows, out / "loss.png")
+        export(accelerator.unwrap_model(model), ema, scheduler, out / "pipeline")
+        logger.info("checkpoint %s", path)
+
+    model.train()
+    while step < args.max_train_steps:
+        idx = rng.integers(0, len(data), args.train_batch_size)
+        batch = {k: v.to(accelerator.device) for k, v in data.batch(idx, rng).items()}
+        loss = loss_fn(model, scheduler, batch, gen, args)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        ema.step(accelerator.unwrap_model(model).parameters())
+        step += 1
+        running.append(float(loss))
+        if step % args.log_every == 0:
+            rows.append({"step": step, "loss": float(np.mean(running))})
+            per_step = (time.time() - t_start) / (step - first_step)
+            logger.info("step %d loss %.5f (%.2f s/step)", step, np.mean(running), per_step)
+            running = []
+        if step % args.sample_every == 0:
+            stats = sample_grid(
+                ema_model(ema, model, accelerator),
+                scheduler.config,
+                val or data,
+                out / f"samples_{step:07d}.png",
+            )
+            logger.info("step %d samples: %s", step, stats)
+            data.refresh()
+        done = args.max_minutes is not None and (time.time() - t_start) / 60 > args.max_minutes
+        if (time.time() - last_ckpt) / 60 > args.checkpoint_minutes or done or step == args.max_train_steps:
+            save_checkpoint()
+            last_ckpt = time.time()
+        if done:
+            break
+
+
+def ema_model(ema, model, accelerator):
+    """A copy of the model with the EMA weights."""
+    from inconddiff.models import InConDiffDenoiser
+
+    copy = InConDiffDenoiser.from_config(accelerator.unwrap_model(model).config)
+    ema.copy_to(copy.parameters())
+    copy.eval()
+    return copy
+
+
+def export(model, ema, scheduler, path: Path) -> None:
+    """Save the EMA weights as an InConDiffPipeline (safetensors), replacing `path` atomically."""
+    from inconddiff.models import InConDiffDenoiser
+    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+
+    copy = InConDiffDenoiser.from_config(model.config)
+    ema.copy_to(copy.parameters())
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    InConDiffPipeline(copy, scheduler).save_pretrained(tmp)
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+if __name__ == "__main__":
+    main()
