@@ -236,4 +236,3 @@ def fuse_warps(
     w2 = np.where(w2.sum(0, keepdims=True) > 1e-9, w2, w)
     fused = (stack * w2[..., None]).sum(0) / np.maximum(w2.sum(0), 1e-9)[..., None]
     return fused, any_valid
-

@@ -71,28 +71,34 @@ class TeleaFiller:
         return telea(request.image, request.hole)
 
 
-def warp_prior(request: FillRequest) -> tuple[np.ndarray, np.ndarray]:
-    """The references' warps fused (weighted by score, robust to one outlier) and their joint validity."""
-    refs = request.references
-    if not refs:
-        h, w = request.hole.shape
-        return np.zeros((h, w, 3)), np.zeros((h, w), dtype=bool)
-    return fuse_warps([r.warped for r in refs], [r.valid for r in refs], [max(r.score, 1e-3) for r in refs])
+def geometric_prior(
+    image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The warped references fused where they see the hole (robust mean), Telea where none does; and
+    where some reference saw. Pixels outside the hole are `image`'s."""
+    prior = image.astype(np.float64).copy()
+    valid = np.zeros(hole.shape, dtype=bool)
+    if warps:
+        fused, valid = fuse_warps(warps, valids)
+        sel = hole & valid
+        prior[sel] = fused[sel]
+    rest = hole & ~valid
+    if rest.any():
+        prior = telea(prior, rest)
+    return prior, valid
 
 
 class WarpFiller:
-    """Geometric fill: fused reference warps where valid, Telea for what no reference saw."""
+    """Geometric fill: the references' warps fused where they see the hole, Telea for what none saw."""
 
     name = "warp"
 
     def __call__(self, request: FillRequest) -> np.ndarray:
-        prior, valid = warp_prior(request)
-        out = request.image.copy()
-        out[request.hole & valid] = prior[request.hole & valid]
-        rest = request.hole & ~valid
-        if rest.any():
-            out = telea(out, rest)
-        return out
+        refs = request.references
+        prior, _ = geometric_prior(
+            request.image, request.hole, [r.warped for r in refs], [r.valid for r in refs]
+        )
+        return prior
 
 
 def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
@@ -127,15 +133,19 @@ def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarr
 class BestOfFiller:
     """Per view, the candidate filler that best refills probe holes (the hole's shape moved onto known
     pixels nearby, with the real hole also hidden); that candidate then fills the real hole.
-    `last_method` and `last_scores` tell what was chosen and why."""
+
+    The first candidate is the default: another replaces it only with a probe error lower by more than
+    `margin` (relative), so near-ties keep the default. `last_method` and `last_scores` tell what was
+    chosen and why."""
 
     name = "auto"
 
-    def __init__(self, candidates: list, probes: int = 2):
+    def __init__(self, candidates: list, probes: int = 2, margin: float = 0.05):
         if not candidates:
             raise ValueError("BestOfFiller needs at least one candidate")
         self.candidates = candidates
         self.probes = probes
+        self.margin = margin
         self.last_method = candidates[0].name
         self.last_scores: dict[str, float] = {}
 
@@ -150,7 +160,10 @@ class BestOfFiller:
                     out = cand(trial)
                     errs.append(float(((out[probe] - request.image[probe]) ** 2).mean()))
                 scores[cand.name] = float(np.mean(errs))
-            best = min(self.candidates, key=lambda c: scores[c.name])
+            best = self.candidates[0]
+            for cand in self.candidates[1:]:
+                if scores[cand.name] < scores[best.name] * (1 - self.margin):
+                    best = cand
         else:
             best = self.candidates[0]
         self.last_method, self.last_scores = best.name, scores

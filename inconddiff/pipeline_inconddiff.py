@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from inconddiff.depth_warp import fuse_warps
-from inconddiff.fillers import telea
+from inconddiff.fillers import geometric_prior
 from inconddiff.models import InConDiffDenoiser
 
 ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
@@ -20,8 +19,8 @@ ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
 
 @dataclass
 class InConDiffPipelineOutput(BaseOutput):
-    """`images`: filled targets (numpy (B, H, W, 3) in [0, 1], PIL list or tensor (B, 3, H, W));
-    `priors`: the geometric priors the model started from, in the same format."""
+    """`images`: filled targets (numpy (B, H, W, 3) in [0, 1], PIL list or tensor (B, 3, H, W); a list of
+    arrays or tensors when the targets differ in size); `priors`: the geometric priors, in the same format."""
 
     images: np.ndarray | list[PIL.Image.Image] | torch.Tensor
     priors: np.ndarray | list[PIL.Image.Image] | torch.Tensor
@@ -52,22 +51,6 @@ def to_numpy_mask(mask: ImageInput) -> np.ndarray:
         return mask
     top = 255.0 if mask.dtype == np.uint8 else 1.0
     return mask.astype(np.float64) > 0.5 * top
-
-
-def geometric_prior(
-    image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The warped references fused where they see the hole, Telea where none does; and that validity."""
-    prior = image.copy()
-    valid = np.zeros(hole.shape, dtype=bool)
-    if warps:
-        fused, valid = fuse_warps(warps, valids)
-        sel = hole & valid
-        prior[sel] = fused[sel]
-    rest = hole & ~valid
-    if rest.any():
-        prior = telea(prior, rest)
-    return prior, valid
 
 
 def pad_to(a: np.ndarray, ph: int, pw: int) -> np.ndarray:
@@ -234,12 +217,13 @@ class InConDiffPipeline(DiffusionPipeline):
 
         # 7. Output
         def convert(batch: list[np.ndarray]):
-            arr = np.stack(batch)
-            if output_type == "pt":
-                return torch.from_numpy(arr).permute(0, 3, 1, 2)
             if output_type == "pil":
-                return [PIL.Image.fromarray(np.round(a * 255).astype(np.uint8)) for a in arr]
-            return arr
+                return [PIL.Image.fromarray(np.round(a * 255).astype(np.uint8)) for a in batch]
+            same = len({a.shape for a in batch}) == 1
+            if output_type == "pt":
+                tensors = [torch.from_numpy(a).permute(2, 0, 1) for a in batch]
+                return torch.stack(tensors) if same else tensors
+            return np.stack(batch) if same else batch
 
         if not return_dict:
             return convert(results), convert(priors)

@@ -250,8 +250,12 @@ def make_filler(config: RemovalConfig):
             return WarpFiller()
         raise CaptureError(weights, "no pipeline weights here (model_index.json missing)")
     from inconddiff.diffusion_filler import DiffusionFiller
+    from inconddiff.fillers import BestOfFiller
 
-    return DiffusionFiller.from_pretrained(weights, config)
+    diffusion = DiffusionFiller.from_pretrained(weights, config)
+    if config.method == "auto":  # per view, the model where it refills probe holes clearly better
+        return BestOfFiller([WarpFiller(), diffusion])
+    return diffusion
 
 
 def ensure_sparse_model(capture: Capture, partial: Path) -> Path:

@@ -52,7 +52,9 @@ class ReferenceAttention(nn.Module):
         self.norm = nn.GroupNorm(groups, channels)
         self.null = nn.Parameter(torch.zeros(1, 1, channels))
         heads = max(1, channels // head_dim)
-        self.attn = Attention(query_dim=channels, cross_attention_dim=channels, heads=heads, dim_head=head_dim)
+        self.attn = Attention(
+            query_dim=channels, cross_attention_dim=channels, heads=heads, dim_head=head_dim
+        )
         nn.init.zeros_(self.attn.to_out[0].weight)
         nn.init.zeros_(self.attn.to_out[0].bias)
 
@@ -66,26 +68,37 @@ class ReferenceAttention(nn.Module):
 
 
 class ReferenceEncoder(nn.Module):
-    """Shared by all references: (RGB + invalid) -> features at each level's resolution and width."""
+    """Shared by all references: (RGB + invalid) -> features at each level's resolution and width.
 
-    def __init__(self, block_out_channels: tuple[int, ...], groups: int):
+    Levels below `first_level` (the first attended one) only pass through cheap strided convolutions;
+    residual blocks run from there on, where attention needs good features.
+    """
+
+    def __init__(self, block_out_channels: tuple[int, ...], groups: int, first_level: int):
         super().__init__()
+        self.first_level = first_level
         self.conv_in = nn.Conv2d(4, block_out_channels[0], 3, padding=1)
         self.blocks = nn.ModuleList()
         self.downs = nn.ModuleList()
         ch = block_out_channels[0]
         for i, out in enumerate(block_out_channels):
-            self.blocks.append(ResnetBlock2D(in_channels=ch, out_channels=out, temb_channels=None, groups=groups))
+            if i < first_level:
+                self.blocks.append(nn.Sequential(nn.Conv2d(ch, out, 3, padding=1), nn.SiLU()))
+            else:
+                self.blocks.append(
+                    ResnetBlock2D(in_channels=ch, out_channels=out, temb_channels=None, groups=groups)
+                )
             ch = out
             last = i == len(block_out_channels) - 1
             self.downs.append(nn.Identity() if last else downsample(ch))
 
-    def forward(self, refs: torch.Tensor) -> list[torch.Tensor]:
-        feats = []
+    def forward(self, refs: torch.Tensor) -> list[torch.Tensor | None]:
+        """Features per level (None below `first_level`)."""
+        feats: list[torch.Tensor | None] = []
         h = self.conv_in(refs)
-        for block, down in zip(self.blocks, self.downs, strict=True):
-            h = block(h, None)
-            feats.append(h)
+        for i, (block, down) in enumerate(zip(self.blocks, self.downs, strict=True)):
+            h = block(h) if i < self.first_level else block(h, None)
+            feats.append(h if i >= self.first_level else None)
             h = down(h)
         return feats
 
@@ -109,7 +122,8 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
         self.time_proj = Timesteps(chans[0], flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedding = TimestepEmbedding(chans[0], time_embed_dim)
         self.conv_in = nn.Conv2d(3 + CONDITION_CHANNELS, chans[0], 3, padding=1)
-        self.ref_encoder = ReferenceEncoder(chans, g)
+        first = min(list(attention_levels) + [len(chans) - 1])
+        self.ref_encoder = ReferenceEncoder(chans, g, first)
 
         self.down_blocks = nn.ModuleList()
         self.down_attn = nn.ModuleList()
@@ -119,20 +133,28 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
         for i, out in enumerate(chans):
             blocks = nn.ModuleList()
             for _ in range(layers_per_block):
-                blocks.append(ResnetBlock2D(in_channels=ch, out_channels=out, temb_channels=time_embed_dim, groups=g))
+                blocks.append(
+                    ResnetBlock2D(in_channels=ch, out_channels=out, temb_channels=time_embed_dim, groups=g)
+                )
                 ch = out
                 skip_chans.append(ch)
             self.down_blocks.append(blocks)
-            self.down_attn.append(ReferenceAttention(ch, attention_head_dim, g) if i in attention_levels else None)
+            self.down_attn.append(
+                ReferenceAttention(ch, attention_head_dim, g) if i in attention_levels else None
+            )
             if i < len(chans) - 1:
                 self.downsamplers.append(downsample(ch))
                 skip_chans.append(ch)
             else:
                 self.downsamplers.append(None)
 
-        self.mid_block1 = ResnetBlock2D(in_channels=ch, out_channels=ch, temb_channels=time_embed_dim, groups=g)
+        self.mid_block1 = ResnetBlock2D(
+            in_channels=ch, out_channels=ch, temb_channels=time_embed_dim, groups=g
+        )
         self.mid_attn = ReferenceAttention(ch, attention_head_dim, g)
-        self.mid_block2 = ResnetBlock2D(in_channels=ch, out_channels=ch, temb_channels=time_embed_dim, groups=g)
+        self.mid_block2 = ResnetBlock2D(
+            in_channels=ch, out_channels=ch, temb_channels=time_embed_dim, groups=g
+        )
 
         self.up_blocks = nn.ModuleList()
         self.up_attn = nn.ModuleList()
@@ -142,11 +164,15 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
             for _ in range(layers_per_block + 1):
                 skip = skip_chans.pop()
                 blocks.append(
-                    ResnetBlock2D(in_channels=ch + skip, out_channels=out, temb_channels=time_embed_dim, groups=g)
+                    ResnetBlock2D(
+                        in_channels=ch + skip, out_channels=out, temb_channels=time_embed_dim, groups=g
+                    )
                 )
                 ch = out
             self.up_blocks.append(blocks)
-            self.up_attn.append(ReferenceAttention(ch, attention_head_dim, g) if i in attention_levels else None)
+            self.up_attn.append(
+                ReferenceAttention(ch, attention_head_dim, g) if i in attention_levels else None
+            )
             self.upsamplers.append(Upsample(ch) if i > 0 else None)
 
         self.norm_out = nn.GroupNorm(g, ch)
@@ -165,8 +191,11 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
             return [None] * levels
         b, k = references.shape[:2]
         feats = self.ref_encoder(references.flatten(0, 1))
-        tokens = []
+        tokens: list[torch.Tensor | None] = []
         for f in feats:
+            if f is None:
+                tokens.append(None)
+                continue
             c, h, w = f.shape[1:]
             tokens.append(f.reshape(b, k, c, h * w).permute(0, 1, 3, 2).reshape(b, k * h * w, c))
         return tokens
@@ -193,7 +222,9 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
 
         h = self.conv_in(torch.cat([sample, condition], dim=1))
         skips = [h]
-        for i, (blocks, attn, down) in enumerate(zip(self.down_blocks, self.down_attn, self.downsamplers, strict=True)):
+        for i, (blocks, attn, down) in enumerate(
+            zip(self.down_blocks, self.down_attn, self.downsamplers, strict=True)
+        ):
             for block in blocks:
                 h = block(h, temb)
                 skips.append(h)
@@ -207,7 +238,9 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
         h = self.mid_attn(h, tokens[-1])
         h = self.mid_block2(h, temb)
         levels = len(self.config.block_out_channels)
-        for j, (blocks, attn, up) in enumerate(zip(self.up_blocks, self.up_attn, self.upsamplers, strict=True)):
+        for j, (blocks, attn, up) in enumerate(
+            zip(self.up_blocks, self.up_attn, self.upsamplers, strict=True)
+        ):
             i = levels - 1 - j
             for block in blocks:
                 h = block(torch.cat([h, skips.pop()], dim=1), temb)

@@ -20,7 +20,7 @@ import numpy as np
 
 from inconddiff.capture import load_capture
 from inconddiff.depth_warp import SceneGeometry, background_points
-from inconddiff.pipeline_inconddiff import geometric_prior
+from inconddiff.fillers import geometric_prior
 from inconddiff.removal import prepare_request, rank_references
 from inconddiff.training.holes import random_hole
 

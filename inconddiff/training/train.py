@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.zero_grad()
         ema.step(accelerator.unwrap_model(model).parameters())
         step += 1
-        running.append(float(loss))
+        running.append(loss.item())
         if step % args.log_every == 0:
             rows.append({"step": step, "loss": float(np.mean(running))})
             per_step = (time.time() - t_start) / (step - first_step)

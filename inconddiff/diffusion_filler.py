@@ -1,0 +1,54 @@
+"""The diffusion pipeline as a filler for the multi-view driver."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inconddiff.fillers import FillRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STEPS = 1
+DEFAULT_STRENGTH = 0.2
+
+
+class DiffusionFiller:
+    """Fills a crop with `InConDiffPipeline`: references through attention, their warps as the prior."""
+
+    name = "diffusion"
+
+    def __init__(self, pipe, steps: int = DEFAULT_STEPS, strength: float = DEFAULT_STRENGTH):
+        self.pipe = pipe
+        self.steps = steps
+        self.strength = strength
+        self.pipe.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def from_pretrained(cls, weights: str | Path, config) -> DiffusionFiller:
+        from inconddiff.device import get_device
+        from inconddiff.pipeline_inconddiff import InConDiffPipeline
+
+        pipe = InConDiffPipeline.from_pretrained(str(weights))
+        pipe.to(get_device(config.device))
+        logger.info("diffusion model from %s on %s", weights, pipe.device)
+        return cls(pipe, steps=config.steps or DEFAULT_STEPS)
+
+    def __call__(self, request: FillRequest) -> np.ndarray:
+        refs = request.references
+        generator = torch.Generator().manual_seed(request.seed)
+        out = self.pipe(
+            request.image,
+            request.hole,
+            reference_images=[r.crop for r in refs],
+            reference_masks=[r.crop_invalid for r in refs],
+            warped_references=[r.warped for r in refs],
+            warped_masks=[r.valid for r in refs],
+            num_inference_steps=self.steps,
+            strength=self.strength,
+            generator=generator,
+        )
+        return out.images[0]

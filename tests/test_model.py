@@ -1,0 +1,64 @@
+"""The reference-conditioned denoiser: shapes, K = 0 / 1 / 3, the prior at initialisation, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inconddiff.models import CONDITION_CHANNELS, InConDiffDenoiser
+
+TINY = dict(block_out_channels=(8, 16), attention_levels=(1,), attention_head_dim=8, norm_num_groups=4, time_embed_dim=16)
+
+
+def inputs(b=2, k=1, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, 3, size, size, generator=g)
+    cond = torch.randn(b, CONDITION_CHANNELS, size, size, generator=g)
+    refs = torch.randn(b, k, 4, size, size, generator=g) if k else None
+    return x, cond, refs
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_untrained_model_returns_the_prior(k):
+    model = InConDiffDenoiser(**TINY)
+    x, cond, refs = inputs(k=k)
+    out = model(x, torch.tensor([3, 700]), cond, refs)
+    assert out.shape == (2, 3, 16, 16)
+    assert torch.equal(out, cond[:, 4:7])  # zero-initialised correction
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_references_change_the_output_once_trained(k):
+    torch.manual_seed(0)
+    model = InConDiffDenoiser(**TINY)
+    for p in model.parameters():  # stand-in for training: every weight non-zero
+        torch.nn.init.normal_(p, std=0.2)
+    x, cond, refs = inputs(k=max(k, 1))
+    a = model(x, 10, cond, refs[:, :k] if k else None)
+    b = model(x, 10, cond, refs[:, :k] * 0.5 if k else None)
+    assert torch.isfinite(a).all()
+    if k:
+        assert not torch.allclose(a, b)
+    else:
+        assert torch.equal(a, b)
+
+
+def test_bad_shapes_are_refused():
+    model = InConDiffDenoiser(**TINY)
+    x, cond, _ = inputs(size=18)
+    with pytest.raises(ValueError, match="multiples of 2"):
+        model(x[..., :17, :17], 1, cond[..., :17, :17])
+    with pytest.raises(ValueError, match="channels"):
+        model(x, 1, cond[:, :5])
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(1)
+    model = InConDiffDenoiser(**TINY)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    model.save_pretrained(tmp_path / "m")
+    again = InConDiffDenoiser.from_pretrained(tmp_path / "m")
+    assert list(again.config.block_out_channels) == list(model.config.block_out_channels)
+    x, cond, refs = inputs(k=2)
+    assert torch.allclose(model(x, 5, cond, refs), again(x, 5, cond, refs))
