@@ -10,7 +10,13 @@ from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from inconddiff.models import InConDiffDenoiser
 from inconddiff.pipeline_inconddiff import InConDiffPipeline
 
-TINY = dict(block_out_channels=(8, 16), attention_levels=(1,), attention_head_dim=8, norm_num_groups=4, time_embed_dim=16)
+TINY = dict(
+    block_out_channels=(8, 16),
+    attention_levels=(1,),
+    attention_head_dim=8,
+    norm_num_groups=4,
+    time_embed_dim=16,
+)
 
 
 @pytest.fixture
