@@ -1,0 +1,319 @@
+"""Reference-guided inpainting quality on held-out real captures and synthetic ones (the paper's protocol).
+
+For each capture (with a COLMAP model), several target views get an object-shaped hole (4-10% of the image);
+the hole's pixels are destroyed in what every method sees and the target's own sparse observations are
+dropped (it cannot see behind a real object). Each method fills the hole using the other views:
+
+- `telea`: OpenCV Telea, no references;
+- `homography`: the classical baseline, the best of the top references by SIFT inliers, warped by a
+  homography fit near the hole, colour matched, Telea where it has no pixels;
+- `warp`: our depth-from-sparse-points warp of K references, fused, Telea where none sees;
+- `ours_k0`: the diffusion model without references (prior = Telea);
+- `ours`: the diffusion model with K references;
+- `auto`: what the product does (`warp` unless the model refills probe holes clearly better).
+
+Scores against the original view: masked PSNR / SSIM and LPIPS (real AlexNet weights) on the hole's bounding
+box, and PSNR / SSIM / LPIPS of the whole composite. Prints a table, writes JSON and a picture grid of the
+worst and best cases for `ours`. Also times one view at the working resolution and relates seconds per
+denoising step to the model's FLOPs and the measured matrix-multiply rate.
+
+    .venv/bin/python benchmarks/inpaint_quality.py --model runs/inconddiff_v1/pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED = ROOT.parent / "shared" / "data"
+HELDOUT = ("statue", "temple_ring", "sacre_coeur")
+METHODS = ("telea", "homography", "warp", "ours_k0", "ours", "auto")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="pipeline folder (default: the shipped weights)")
+    p.add_argument(
+        "--recon", type=Path, default=ROOT / "data_cache" / "heldout_recon", help="held-out models"
+    )
+    p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
+    p.add_argument("--views", type=int, default=4, help="target views per capture")
+    p.add_argument("--refs", type=int, default=3)
+    p.add_argument("--working-size", type=int, default=256)
+    p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=RESULTS / "inpaint_quality.json")
+    return p.parse_args()
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """Measured float32 matrix-multiply rate of this machine (numpy), GFLOP/s."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(repeats):
+        a @ a
+    return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def model_flops(pipe, size: int, k: int) -> float:
+    """FLOPs of one denoiser forward at size x size with k references."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, 3, size, size)
+    cond = torch.zeros(1, 8, size, size)
+    refs = torch.zeros(1, k, 4, size, size) if k else None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        pipe.unet(x, 10, cond, refs)
+    return float(counter.get_total_flops())
+
+
+def load_capture_scene(name: str, args) -> tuple:
+    """(SceneData, its name) for a held-out capture or a fresh synthetic one, with a COLMAP model."""
+    from inconddiff.training.samples import SceneData
+
+    if name == "synthetic":
+        from colmap_tools.reconstruct import reconstruct
+        from inconddiff.synthetic import SynthConfig, generate_capture
+
+        work = ROOT / "data_cache" / "bench_synthetic"
+        cap = work / f"seed{args.seed}"
+        if not (cap / "sparse" / "0").is_dir():
+            if cap.exists():
+                import shutil
+
+                shutil.rmtree(cap)
+            generate_capture(cap, SynthConfig(views=24, width=320, height=240, seed=100 + args.seed))
+            reconstruct(cap)
+        return SceneData.load(cap, cap / "sparse" / "0", name)
+    sparse = args.recon / name / "sparse" / "0"
+    if not sparse.is_dir():
+        raise FileNotFoundError(f"{sparse}: no model; run colmap_tools.reconstruct on {SHARED / name} first")
+    return SceneData.load(SHARED / name, sparse, name)
+
+
+def downscale_scene(scene, max_side: int):
+    """Shrink images and cameras of a scene whose images exceed `max_side` (speed; same protocol)."""
+    import cv2
+
+    from inconddiff.depth_warp import Camera, SceneGeometry
+
+    h, w = next(iter(scene.images.values())).shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1:
+        return scene
+    images, cams = {}, {}
+    for k, img in scene.images.items():
+        hh, ww = img.shape[:2]
+        images[k] = cv2.resize(img, (round(ww * s), round(hh * s)), interpolation=cv2.INTER_AREA)
+        c = scene.geometry.cameras[k]
+        K = c.K.copy()
+        K[:2] *= s
+        cams[k] = Camera(K, c.R, c.t, images[k].shape[1], images[k].shape[0])
+    tracks = [[(n, x * s, y * s) for n, x, y in t] for t in scene.geometry.tracks]
+    scene.images = images
+    scene.geometry = SceneGeometry(cams, scene.geometry.points, tracks)
+    return scene
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    from inconddiff.compositing import paste_back
+    from inconddiff.depth_warp import background_points
+    from inconddiff.fillers import (
+        BestOfFiller,
+        FillRequest,
+        PreparedReference,
+        TeleaFiller,
+        WarpFiller,
+        telea,
+    )
+    from inconddiff.geometry import homography_fill
+    from inconddiff.metrics import LPIPS, psnr, ssim
+    from inconddiff.removal import default_weights_dir, prepare_request, rank_references
+    from inconddiff.training.holes import random_hole
+    from inconddiff.training.samples import without_view
+
+    torch.set_num_threads(2)
+    want_model = any(m in args.methods for m in ("ours_k0", "ours", "auto"))
+    diffusion = None
+    if want_model:
+        from inconddiff.diffusion_filler import DiffusionFiller
+        from inconddiff.pipeline_inconddiff import InConDiffPipeline
+
+        weights = Path(args.model) if args.model else default_weights_dir()
+        pipe = InConDiffPipeline.from_pretrained(str(weights))
+        diffusion = DiffusionFiller(pipe)
+    lp = LPIPS()
+    rows = []
+    examples = []
+    timing = {}
+    for name in args.captures:
+        scene = downscale_scene(load_capture_scene(name, args), args.max_side)
+        rng = np.random.default_rng([args.seed, len(name)])
+        stems = sorted(scene.images)
+        targets = [stems[i] for i in rng.choice(len(stems), size=min(args.views, len(stems)), replace=False)]
+        for stem in targets:
+            truth = scene.images[stem]
+            hole = random_hole(truth.shape[:2], rng, area=(0.04, 0.10))
+            seen = truth.copy()
+            seen[hole] = 0  # the methods never see the hole's pixels
+            geometry = without_view(scene.geometry, stem)
+            masks = {stem: hole}
+            keep = background_points(geometry.points, geometry.tracks, masks)
+            ranking = rank_references(stem, hole, geometry, keep, masks)
+            refs = ranking[: args.refs]
+            invalid = {n: None for n, _ in refs}
+            request, box = prepare_request(
+                stem, seen, hole, refs, geometry, keep, invalid, scene.images.__getitem__, args.working_size
+            )
+            k0 = FillRequest(request.image, request.hole, [], request.seed)
+            outputs, seconds = {}, {}
+            for method in args.methods:
+                t0 = time.perf_counter()
+                if method == "telea":
+                    full = np.round(telea(seen / 255.0, hole) * 255).astype(np.uint8)
+                elif method == "homography":
+                    cands = [scene.images[n] for n, _ in ranking[:5]]
+                    fill, _ = homography_fill(seen, hole, cands)
+                    full = np.where(hole[..., None], np.round(fill * 255).astype(np.uint8), seen)
+                else:
+                    filler = {
+                        "warp": WarpFiller(),
+                        "ours": diffusion,
+                        "ours_k0": diffusion,
+                        "auto": BestOfFiller([WarpFiller(), diffusion]) if diffusion else TeleaFiller(),
+                    }[method]
+                    fill = filler(k0 if method == "ours_k0" else request)
+                    full = paste_back(seen, hole, box, fill)
+                seconds[method] = time.perf_counter() - t0
+                outputs[method] = full
+            for method, full in outputs.items():
+                row = {
+                    "capture": name,
+                    "view": stem,
+                    "method": method,
+                    "hole_fraction": float(hole.mean()),
+                    "masked_psnr": psnr(full, truth, hole),
+                    "masked_ssim": ssim(full, truth, hole),
+                    "box_lpips": lp.in_box(full, truth, hole),
+                    "psnr": psnr(full, truth),
+                    "ssim": ssim(full, truth),
+                    "lpips": lp(full, truth),
+                    "seconds": seconds[method],
+                }
+                rows.append(row)
+            if "ours" in outputs:
+                examples.append((rows[-len(outputs) :], truth, hole, outputs))
+            line = "  ".join(f"{r['method']} {r['masked_psnr']:.2f}" for r in rows[-len(outputs) :])
+            print(f"{name:12s} {stem:14s} {line}", flush=True)
+
+    # speed at the working resolution, and the FLOP bound
+    if diffusion is not None:
+        size = args.working_size
+        img = np.random.default_rng(0).uniform(0, 1, (size, size, 3))
+        h = np.zeros((size, size), bool)
+        h[size // 3 : 2 * size // 3, size // 3 : 2 * size // 3] = True
+        refs = [PreparedReference(f"r{i}", 1.0, img, ~h, img, h) for i in range(args.refs)]
+        t0 = time.perf_counter()
+        diffusion(FillRequest(img, h, refs))
+        t_view = time.perf_counter() - t0
+        with torch.no_grad():
+            x = torch.zeros(1, 3, size, size)
+            cond, ref_t = torch.zeros(1, 8, size, size), torch.zeros(1, args.refs, 4, size, size)
+            t0 = time.perf_counter()
+            diffusion.pipe.unet(x, 10, cond, ref_t)
+            t_step = time.perf_counter() - t0
+        flops = model_flops(diffusion.pipe, size, args.refs)
+        rate = matmul_gflops()
+        timing = {
+            "working_size": size,
+            "refs": args.refs,
+            "seconds_per_view_model_only": t_view,
+            "seconds_per_denoising_step": t_step,
+            "gflops_per_step": flops / 1e9,
+            "measured_matmul_gflops_per_s": rate,
+            "flop_bound_seconds_per_step": flops / 1e9 / rate,
+            "steps_per_view": diffusion.steps,
+        }
+
+    # summary
+    keys = ["masked_psnr", "masked_ssim", "box_lpips", "psnr", "ssim", "lpips", "seconds"]
+    summary: dict = {}
+    for cap in [*args.captures, "real_mean"]:
+        for method in args.methods:
+            sel = [
+                r
+                for r in rows
+                if r["method"] == method
+                and (r["capture"] == cap or (cap == "real_mean" and r["capture"] in HELDOUT))
+            ]
+            if sel:
+                summary.setdefault(cap, {})[method] = {k: float(np.mean([r[k] for r in sel])) for k in keys}
+    print()
+    header = f"{'capture':12s} {'method':11s}" + "".join(f"{k:>12s}" for k in keys)
+    print(header)
+    for cap, by_method in summary.items():
+        for method, vals in by_method.items():
+            print(f"{cap:12s} {method:11s}" + "".join(f"{vals[k]:12.3f}" for k in keys))
+    if timing:
+        print("\nspeed:", json.dumps(timing, indent=1))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "summary": summary,
+                "timing": timing,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {args.out}")
+    if examples:
+        save_grid(examples, args.out.with_suffix(".png"))
+
+
+def save_grid(examples, path: Path) -> None:
+    """Worst and best three cases of `ours` by masked PSNR: truth | hole | telea | homography | warp | ours."""
+    import cv2
+    import imageio.v3 as iio
+
+    def score(ex):
+        return next(r["masked_psnr"] for r in ex[0] if r["method"] == "ours")
+
+    ranked = sorted(examples, key=score)
+    picks = ranked[:3] + ranked[-3:]
+    rows = []
+    for _, truth, hole, outputs in picks:
+        tiles = [truth, np.where(hole[..., None], np.array([255, 0, 0], np.uint8), truth)]
+        tiles += [outputs[m] for m in ("telea", "homography", "warp", "ours") if m in outputs]
+        h = 160
+        tiles = [
+            cv2.resize(t, (round(t.shape[1] * h / t.shape[0]), h), interpolation=cv2.INTER_AREA)
+            for t in tiles
+        ]
+        rows.append(np.concatenate(tiles, 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    iio.imwrite(path, np.concatenate(rows, 0))
+    print(
+        f"wrote {path} (rows: 3 worst, 3 best for ours; columns: truth, hole, telea, homography, warp, ours)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The default weights' recipe in one call: reconstruct the training captures, write training shards,
+train (resuming from the latest checkpoint), export the pipeline."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+HELD_OUT = {"statue", "temple_ring", "sacre_coeur"}
+
+
+def reconstruct_all(captures: list[Path], recon_dir: Path) -> list[tuple[str, Path, Path]]:
+    """COLMAP models of `captures` under recon_dir/<name>/sparse/0 (made once); captures COLMAP cannot
+    reconstruct are skipped with a warning. Returns (name, capture, sparse) for the usable ones."""
+    from colmap_tools.reconstruct import reconstruct
+    from inconddiff.capture import CaptureError
+
+    scenes = []
+    for cap in captures:
+        if cap.name in HELD_OUT:
+            raise ValueError(f"{cap} is a held-out test capture: never train on it")
+        sparse = recon_dir / cap.name / "sparse" / "0"
+        if not sparse.is_dir():
+            try:
+                reconstruct(cap, output_dir=recon_dir / cap.name)
+            except CaptureError as err:
+                logger.warning("skipping %s: %s", cap, err)
+                continue
+        scenes.append((cap.name, cap, sparse))
+    return scenes
+
+
+def reproduce(
+    captures: list[str | os.PathLike],
+    work_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    size: int = 64,
+    samples_per_shard: int = 200,
+    shards_per_scene: int = 2,
+    max_minutes: float | None = None,
+    seed: int = 0,
+) -> Path:
+    """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline)."""
+    from inconddiff.training.samples import prepare_shards
+    from inconddiff.training.train import main as train_main
+
+    work = Path(work_dir)
+    scenes = reconstruct_all([Path(c) for c in captures], work / "train_recon")
+    if not scenes:
+        raise RuntimeError("no training capture could be reconstructed")
+    shards = work / "train_samples"
+    prepare_shards(scenes, shards, samples_per_shard, shards_per_scene, size, seed)
+    argv = ["--data", str(shards), "--output_dir", str(output_dir), "--seed", str(seed)]
+    if max_minutes is not None:
+        argv += ["--max_minutes", str(max_minutes)]
+    train_main(argv)
+    return Path(output_dir) / "pipeline"
