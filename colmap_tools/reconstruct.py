@@ -26,6 +26,12 @@ MAPPER_OPTIONS = {
     "mapper.init_min_tri_angle": 4.0,
     # small captures (3 to 9 views) must still give a model; COLMAP's default minimum is 10 images
     "min_model_size": 3,
+    # low-resolution or wide-baseline captures have few matches per pair: register with fewer inliers
+    # (COLMAP: 15 matches, 100 inliers for the first pair, 30 inliers and a 25% ratio per new view)
+    "min_num_matches": 10,
+    "mapper.init_min_num_inliers": 40,
+    "mapper.abs_pose_min_num_inliers": 12,
+    "mapper.abs_pose_min_inlier_ratio": 0.15,
 }
 
 

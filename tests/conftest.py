@@ -20,8 +20,8 @@ def tiny_capture(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_capture(tmp_path_factory) -> Path:
-    """A 12-view orbit capture at 160x120, enough for COLMAP to register every view."""
+    """A 16-view orbit capture at 160x120, enough for COLMAP to register every view."""
     from inconddiff.synthetic import SynthConfig, generate_capture
 
     out = tmp_path_factory.mktemp("synth") / "small"
-    return generate_capture(out, SynthConfig(views=12, width=160, height=120, seed=0))
+    return generate_capture(out, SynthConfig(views=16, width=160, height=120, seed=0))

@@ -61,16 +61,37 @@ def without_view(geometry: SceneGeometry, stem: str) -> SceneGeometry:
     return SceneGeometry(geometry.cameras, np.array(points).reshape(-1, 3), tracks)
 
 
-def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: float = 0.5) -> dict | None:
-    """One training sample (arrays of side `size`), or None when the drawn view cannot make one."""
+def make_sample(
+    scene: SceneData,
+    rng: np.random.Generator,
+    size: int,
+    context: float = 0.5,
+    object_masks: dict[str, np.ndarray] | None = None,
+) -> dict | None:
+    """One training sample (arrays of side `size`), or None when the drawn view cannot make one.
+
+    With `object_masks` (fine-tuning on a capture whose object is to be removed), the hole is cut away from
+    the target's object, every view's object is invalid in the references and excluded from the geometry,
+    and the sample's `ignore` map marks the target's object so that its pixels never enter the loss.
+    """
     stems = sorted(scene.images)
     stem = stems[int(rng.integers(len(stems)))]
     image = scene.images[stem]
-    hole = random_hole(image.shape[:2], rng)
-    masks = {stem: hole}
+    objects = {k: v for k, v in (object_masks or {}).items() if v is not None and v.any()}
+    obj = objects.get(stem, np.zeros(image.shape[:2], bool))
+    near_obj = cv2.dilate(obj.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    for _ in range(20):
+        hole = random_hole(image.shape[:2], rng)
+        if not (hole & near_obj).any():
+            break
+    else:
+        return None
+    masks = dict(objects)
+    masks[stem] = hole | obj
     for other in stems:
         if other != stem and rng.random() < 0.5:
-            masks[other] = random_hole(scene.images[other].shape[:2], rng)
+            extra = random_hole(scene.images[other].shape[:2], rng)
+            masks[other] = extra | masks[other] if other in masks else extra
     geometry = without_view(scene.geometry, stem)
     if len(geometry.points) < 20:
         return None
@@ -81,7 +102,7 @@ def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: 
     order = rng.permutation(len(pool))[:k] if pool else []
     refs = sorted((pool[i] for i in order), key=lambda rs: -rs[1])
     invalid = {name: masks.get(name) for name, _ in refs}
-    request, _ = prepare_request(
+    request, box = prepare_request(
         stem, image, hole, refs, geometry, keep, invalid, scene.images.__getitem__, size, context
     )
     if request.hole.mean() < 0.01:
@@ -104,7 +125,7 @@ def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: 
     for i, r in enumerate(request.references):
         refs_rgb[i] = u8(square(r.crop.astype(np.float32)))
         refs_inv[i] = square(r.crop_invalid.astype(np.float32), cv2.INTER_LINEAR) > 0.01
-    return {
+    sample = {
         "truth": u8(square(request.image.astype(np.float32))),
         "hole": square(request.hole.astype(np.float32), cv2.INTER_LINEAR) > 0.01,
         "prior": u8(square(prior.astype(np.float32))),
@@ -113,6 +134,9 @@ def make_sample(scene: SceneData, rng: np.random.Generator, size: int, context: 
         "ref_invalid": refs_inv,
         "num_refs": np.int64(len(request.references)),
     }
+    if object_masks is not None:
+        sample["ignore"] = square(box.cut(obj).astype(np.float32), cv2.INTER_LINEAR) > 0.01
+    return sample
 
 
 def write_shard(samples: list[dict], path: Path) -> None:
@@ -180,19 +204,42 @@ def find_scenes(roots: list[Path]) -> list[tuple[str, Path, Path]]:
     return found
 
 
+def synthetic_scenes(
+    work: Path, count: int, seed: int = 0, width: int = 240, height: int = 180, views: int = 20
+) -> list[tuple[str, Path, Path]]:
+    """(name, capture, sparse/0) for `count` synthetic captures, rendered once under work/synth_<seed>:
+    their object-free ground-truth views with the generator's exact sparse model (orbits and forward-facing
+    grids). Seeds start at 1000, away from the benchmark's."""
+    from inconddiff.synthetic import SynthConfig, generate_capture
+
+    found = []
+    for i in range(count):
+        s = seed + i
+        cap = work / f"synth_{s:03d}"
+        if not (cap / "gt" / "sparse" / "0").is_dir():
+            path = "forward" if s % 3 == 0 else "orbit"
+            generate_capture(cap, SynthConfig(views=views, width=width, height=height, seed=1000 + s, path=path))
+        found.append((cap.name, cap / "gt", cap / "gt" / "sparse" / "0"))
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Write training shards from captures with COLMAP models.")
-    p.add_argument("roots", nargs="+", type=Path, help="captures or folders of reconstructions")
+    p.add_argument("roots", nargs="*", type=Path, help="captures or folders of reconstructions")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--samples-per-shard", type=int, default=200)
     p.add_argument("--shards-per-scene", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synthetic", type=int, default=0, help="also this many synthetic captures")
+    p.add_argument("--synthetic-dir", type=Path, default=Path("data_cache/synthetic_train"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     scenes = find_scenes(args.roots)
+    if args.synthetic:
+        scenes += synthetic_scenes(args.synthetic_dir, args.synthetic, args.seed)
     if not scenes:
-        raise SystemExit(f"no capture with sparse/0 under {args.roots}")
+        raise SystemExit(f"no capture with sparse/0 under {args.roots} and no synthetic one asked for")
     logger.info("scenes: %s", ", ".join(n for n, _, _ in scenes))
     prepare_shards(scenes, args.out, args.samples_per_shard, args.shards_per_scene, args.size, args.seed)
 

@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val_data", type=Path, default=None, help="shards held out for validation (default: none)"
     )
     p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument(
+        "--init_from", type=Path, default=None, help="start from this pipeline's weights (fine-tuning)"
+    )
     p.add_argument("--block_out_channels", type=int, nargs="+", default=[32, 64, 128, 128])
     p.add_argument("--attention_levels", type=int, nargs="+", default=[2, 3])
     p.add_argument("--train_batch_size", type=int, default=8)
@@ -60,6 +63,7 @@ class ShardData:
     """All samples of the shards in a folder, in memory; rescanned for new shards on request."""
 
     KEYS = ("truth", "hole", "prior", "valid", "refs", "ref_invalid", "num_refs")
+    OPTIONAL = ("ignore",)  # pixels that never enter the loss (fine-tuning: the object to remove)
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -73,8 +77,14 @@ class ShardData:
         )
         for p in new:
             with np.load(p) as data:
-                for k in self.KEYS:
-                    arr = data[k]
+                n = len(data["truth"])
+                for k in self.KEYS + self.OPTIONAL:
+                    if k in data:
+                        arr = data[k]
+                    elif k in self.OPTIONAL:
+                        arr = np.zeros((n, *data["hole"].shape[1:]), bool)
+                    else:
+                        raise KeyError(f"{p}: no array {k!r}")
                     self.arrays[k] = arr if k not in self.arrays else np.concatenate([self.arrays[k], arr])
             self.loaded.add(p.name)
         if new:
@@ -104,9 +114,12 @@ class ShardData:
             for t in (truth, prior, hole, valid):
                 t[flip] = t[flip].flip(-1)
             refs[flip] = refs[flip].flip(-1)
+        ignore = torch.from_numpy(self.arrays["ignore"][idx]).float()[:, None]
+        if rng is not None:
+            ignore[flip] = ignore[flip].flip(-1)
         masked = truth * (1 - hole)
         condition = torch.cat([masked, hole, prior, valid], dim=1)
-        return {"truth": truth, "condition": condition, "references": refs, "hole": hole}
+        return {"truth": truth, "condition": condition, "references": refs, "hole": hole, "ignore": ignore}
 
 
 def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
@@ -125,7 +138,9 @@ def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
     x_t = scheduler.add_noise(start, noise, t)
     pred = model(x_t, t, cond, batch["references"])
     weight = hole + args.outside_weight * (1 - hole)
-    return ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3)
+    if "ignore" in batch:
+        weight = weight * (1 - batch["ignore"])
+    return ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3).clamp_min(1e-8)
 
 
 def save_loss_curve(rows: list[dict], path: Path) -> None:
@@ -212,9 +227,13 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(30)
         data.refresh()
 
-    model = InConDiffDenoiser(
-        block_out_channels=tuple(args.block_out_channels), attention_levels=tuple(args.attention_levels)
-    )
+    if args.init_from is not None:
+        model = InConDiffDenoiser.from_pretrained(args.init_from, subfolder="unet")
+        logger.info("initialised from %s", args.init_from)
+    else:
+        model = InConDiffDenoiser(
+            block_out_channels=tuple(args.block_out_channels), attention_levels=tuple(args.attention_levels)
+        )
     ema = EMAModel(
         model.parameters(), decay=args.ema_decay, model_cls=InConDiffDenoiser, model_config=model.config
     )
