@@ -7,6 +7,8 @@ truth geometry is given to the methods), then every masked view is filled by eac
 - `independent_k0`: the same filler with no references (each view on its own)
 - `warp_sequential`: the geometric warp filler with K references, filled views reused
 - `telea`: OpenCV Telea per view
+- `homography`: the classical baseline per view: the best of the 5 top-ranked neighbours by SIFT inliers,
+  warped by a homography fit near the hole, colour matched, Telea where it has no pixels
 
 Scores (means over masked views): masked PSNR / SSIM and LPIPS on the hole's box against gt/images, and the
 cross-view PSNR between fills of the same surface points (ground-truth depth and cameras).
@@ -33,7 +35,31 @@ METHODS = {
     "independent_k0": dict(method="auto", refs=0),
     "warp_sequential": dict(method="warp"),
     "telea": dict(method="telea", refs=0),
+    "homography": None,  # not the driver: see homography_removal
 }
+
+
+def homography_removal(capture: Path, out: Path) -> None:
+    """Each masked view filled on its own by the homography baseline (neighbours from the driver's ranking)."""
+    from colmap_tools.scene_arrays import load_scene_geometry
+    from inconddiff.capture import load_capture, write_image
+    from inconddiff.depth_warp import background_points
+    from inconddiff.geometry import homography_fill
+    from inconddiff.removal import rank_references
+
+    cap = load_capture(capture)
+    masks = {s: cap.mask(s) for s in cap.stems if cap.mask(s) is not None and cap.mask(s).any()}
+    geometry = load_scene_geometry(capture / "sparse" / "0")
+    keep = background_points(geometry.points, geometry.tracks, masks)
+    for stem in cap.stems:
+        image = cap.image(stem)
+        if stem in masks and stem in geometry.cameras:
+            names = [n for n, _ in rank_references(stem, masks[stem], geometry, keep, masks)[:5]]
+            fill, _ = homography_fill(
+                image, masks[stem], [cap.image(n) for n in names], [masks.get(n) for n in names]
+            )
+            image = np.where(masks[stem][..., None], np.round(fill * 255).astype(np.uint8), image)
+        write_image(out / "images" / f"{stem}.png", image)
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,7 +95,10 @@ def main() -> None:
             if out.exists():
                 shutil.rmtree(out)
             t0 = time.time()
-            remove_object(cap, out, config=RemovalConfig(seed=seed, **METHODS[name]))
+            if METHODS[name] is None:
+                homography_removal(cap, out)
+            else:
+                remove_object(cap, out, config=RemovalConfig(seed=seed, **METHODS[name]))
             seconds = time.time() - t0
             row = {"seed": seed, "seconds": seconds, **score_against_truth(cap, out)}
             row.update(synthetic_consistency(cap, out).as_dict())
