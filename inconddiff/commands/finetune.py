@@ -37,5 +37,7 @@ def run(args) -> int:
         learning_rate=args.lr,
         seed=args.seed,
     )
-    logging.getLogger("inconddiff").info("fine-tuned pipeline: %s (use it with `remove --model %s`)", path, path)
+    logging.getLogger("inconddiff").info(
+        "fine-tuned pipeline: %s (use it with `remove --model %s`)", path, path
+    )
     return 0

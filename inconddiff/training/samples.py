@@ -95,7 +95,7 @@ def make_sample(
     geometry = without_view(scene.geometry, stem)
     if len(geometry.points) < 20:
         return None
-    keep = background_points(geometry.points, geometry.tracks, masks)
+    keep = background_points(geometry, masks)
     ranking = rank_references(stem, hole, geometry, keep, masks)
     k = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.25, 0.25, 0.35]))
     pool = ranking[: max(k + 2, 1)]
@@ -218,7 +218,9 @@ def synthetic_scenes(
         cap = work / f"synth_{s:03d}"
         if not (cap / "gt" / "sparse" / "0").is_dir():
             path = "forward" if s % 3 == 0 else "orbit"
-            generate_capture(cap, SynthConfig(views=views, width=width, height=height, seed=1000 + s, path=path))
+            generate_capture(
+                cap, SynthConfig(views=views, width=width, height=height, seed=1000 + s, path=path)
+            )
         found.append((cap.name, cap / "gt", cap / "gt" / "sparse" / "0"))
     return found
 
