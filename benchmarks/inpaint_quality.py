@@ -72,7 +72,8 @@ def model_flops(pipe, size: int, k: int) -> float:
     x = torch.zeros(1, 3, size, size)
     cond = torch.zeros(1, 8, size, size)
     refs = torch.zeros(1, k, 4, size, size) if k else None
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # not under no_grad: FlopCounterMode's module tracker fails there on the null token
+    with FlopCounterMode(display=False) as counter:
         pipe.unet(x, 10, cond, refs)
     return float(counter.get_total_flops())
 
@@ -172,7 +173,7 @@ def main() -> None:
             seen[hole] = 0  # the methods never see the hole's pixels
             geometry = without_view(scene.geometry, stem)
             masks = {stem: hole}
-            keep = background_points(geometry.points, geometry.tracks, masks)
+            keep = background_points(geometry, masks)
             ranking = rank_references(stem, hole, geometry, keep, masks)
             refs = ranking[: args.refs]
             invalid = {n: None for n, _ in refs}

@@ -50,7 +50,7 @@ def homography_removal(capture: Path, out: Path) -> None:
     cap = load_capture(capture)
     masks = {s: cap.mask(s) for s in cap.stems if cap.mask(s) is not None and cap.mask(s).any()}
     geometry = load_scene_geometry(capture / "sparse" / "0")
-    keep = background_points(geometry.points, geometry.tracks, masks)
+    keep = background_points(geometry, masks)
     for stem in cap.stems:
         image = cap.image(stem)
         if stem in masks and stem in geometry.cameras:

@@ -10,6 +10,7 @@ Plain arrays only: cameras are (K 3x3, R 3x3, t 3) world-to-camera in OpenCV axe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -56,24 +57,33 @@ class SceneGeometry:
     points: np.ndarray
     tracks: list[list[tuple[str, float, float]]]
 
+    @functools.cached_property
+    def observations(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per view: indices (M,) of the points it observes and where (M, 2)."""
+        idx: dict[str, list[int]] = {}
+        xy: dict[str, list[tuple[float, float]]] = {}
+        for i, track in enumerate(self.tracks):
+            for name, x, y in track:
+                idx.setdefault(name, []).append(i)
+                xy.setdefault(name, []).append((x, y))
+        return {n: (np.array(idx[n], dtype=np.int64), np.array(xy[n], dtype=np.float64)) for n in idx}
 
-def background_points(
-    points: np.ndarray, tracks: list[list[tuple[str, float, float]]], masks: dict[str, np.ndarray]
-) -> np.ndarray:
+
+def background_points(geometry: SceneGeometry, masks: dict[str, np.ndarray]) -> np.ndarray:
     """Boolean (N,) marking points that are not on the object: fewer than half of their observations
-    (image name, x, y) fall inside that image's mask. Views without a mask count as background."""
-    keep = np.ones(len(points), dtype=bool)
-    for i, track in enumerate(tracks):
-        inside = 0
-        for name, x, y in track:
-            m = masks.get(name)
-            if m is None:
-                continue
-            xi, yi = int(x), int(y)
-            if 0 <= yi < m.shape[0] and 0 <= xi < m.shape[1] and m[yi, xi]:
-                inside += 1
-        keep[i] = inside * 2 < max(len(track), 1)
-    return keep
+    fall inside the observing view's mask. Views without a mask count as background."""
+    inside = np.zeros(len(geometry.points), dtype=np.int64)
+    for name, (idx, xy) in geometry.observations.items():
+        m = masks.get(name)
+        if m is None:
+            continue
+        x, y = xy[:, 0].astype(np.int64), xy[:, 1].astype(np.int64)
+        ok = (y >= 0) & (y < m.shape[0]) & (x >= 0) & (x < m.shape[1])
+        hit = np.zeros(len(idx), dtype=bool)
+        hit[ok] = m[y[ok], x[ok]]
+        np.add.at(inside, idx[hit], 1)
+    lengths = np.array([max(len(t), 1) for t in geometry.tracks], dtype=np.int64)
+    return inside * 2 < lengths
 
 
 def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -> np.ndarray:
@@ -162,12 +172,10 @@ def observed_depth_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image positions (M, 2) and depths (M,) of the points that view `stem` itself observes
     (only those marked in `keep`, e.g. background points, when given)."""
-    idx = [
-        i
-        for i, track in enumerate(geometry.tracks)
-        if (keep is None or keep[i]) and any(name == stem for name, _, _ in track)
-    ]
-    if not idx:
+    idx = geometry.observations.get(stem, (np.zeros(0, dtype=np.int64), None))[0]
+    if keep is not None:
+        idx = idx[keep[idx]]
+    if len(idx) == 0:
         return np.zeros((0, 2)), np.zeros(0)
     uv, z = camera.project(geometry.points[idx])
     ok = z > 1e-6

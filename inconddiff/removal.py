@@ -309,7 +309,7 @@ def remove_object(
         missing = sorted(set(masks) - set(geometry.cameras))
         if missing:
             logger.warning("views without geometry (filled without references): %s", ", ".join(missing))
-        keep = background_points(geometry.points, geometry.tracks, masks)
+        keep = background_points(geometry, masks)
         filler = filler or make_filler(config)
     else:
         logger.info("no view has a non-empty mask: copying the capture")
