@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (a checkpoint is kept)")
     p.add_argument("--size", type=int, default=64, help="training crop side")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synthetic", type=int, default=0, help="also train on this many synthetic captures")
     p.set_defaults(func=run)
 
 
@@ -26,5 +27,13 @@ def run(args) -> int:
     from inconddiff.training.recipe import reproduce
 
     captures = args.captures or sorted(str(p) for p in DEFAULT_CAPTURES.iterdir() if (p / "images").is_dir())
-    reproduce(captures, args.work, args.out, size=args.size, max_minutes=args.minutes, seed=args.seed)
+    reproduce(
+        captures,
+        args.work,
+        args.out,
+        size=args.size,
+        max_minutes=args.minutes,
+        seed=args.seed,
+        synthetic=args.synthetic,
+    )
     return 0

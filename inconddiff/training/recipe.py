@@ -42,13 +42,17 @@ def reproduce(
     shards_per_scene: int = 2,
     max_minutes: float | None = None,
     seed: int = 0,
+    synthetic: int = 0,
 ) -> Path:
-    """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline)."""
-    from inconddiff.training.samples import prepare_shards
+    """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline). `synthetic` adds
+    that many generated captures (exact geometry, object-free truth) to the real ones."""
+    from inconddiff.training.samples import prepare_shards, synthetic_scenes
     from inconddiff.training.train import main as train_main
 
     work = Path(work_dir)
     scenes = reconstruct_all([Path(c) for c in captures], work / "train_recon")
+    if synthetic:
+        scenes += synthetic_scenes(work / "synthetic_train", synthetic, seed)
     if not scenes:
         raise RuntimeError("no training capture could be reconstructed")
     shards = work / "train_samples"
