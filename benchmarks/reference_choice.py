@@ -28,10 +28,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = [
-    ("orbit_s0", dict(views=30, seed=0, path="orbit")),
-    ("orbit_s1", dict(views=30, seed=1, path="orbit")),
-    ("orbit_s2", dict(views=30, seed=2, path="orbit")),
-    ("forward_s0", dict(views=30, seed=0, path="forward")),
+    ("synth_orbit_s0", dict(views=30, seed=0, path="orbit")),
+    ("synth_orbit_s1", dict(views=30, seed=1, path="orbit")),
+    ("synth_orbit_s4", dict(views=30, seed=4, path="orbit")),
+    ("synth_forward_s0", dict(views=30, seed=0, path="forward")),
 ]
 
 
@@ -158,7 +158,9 @@ def evaluate(capture: Path, geometry, k: int, rng: np.random.Generator) -> dict:
     masks = {s: cap.mask(s) for s in cap.masks}
     truth = gt_seen_sets(capture)
     ranked = rankers(geometry, masks, k)
-    rows: dict[str, list[tuple[float, float]]] = {n: [] for n in ("ours", "ours_cov", "driver", "random", "oracle")}
+    rows: dict[str, list[tuple[float, float]]] = {
+        n: [] for n in ("ours", "ours_cov", "driver", "random", "oracle")
+    }
     for t, seen in truth.items():
         if t not in geometry.cameras:
             continue
@@ -199,7 +201,7 @@ def main() -> None:
         if args.colmap:
             from colmap_tools.reconstruct import reconstruct
 
-            rec_dir = ROOT / "data_cache" / "bench_synth_recon" / name
+            rec_dir = ROOT / "data_cache" / "bench_recon" / name  # shared with reconstruction_accuracy.py
             if not (rec_dir / "sparse" / "0").exists():
                 reconstruct(cap, output_dir=rec_dir)
             models["colmap"] = rec_dir / "sparse" / "0"
@@ -210,10 +212,10 @@ def main() -> None:
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
 
     print(f"\nTop-{args.k} references: fraction of the hidden background seen (ground-truth depth)")
-    print(f"{'scene':<12} {'model':<10} {'ranker':<8} {'mean':>6} {'union':>6} {'targets':>7}")
+    print(f"{'scene':<18} {'model':<10} {'ranker':<8} {'mean':>6} {'union':>6} {'targets':>7}")
     for r in results:
         print(
-            f"{r['scene']:<12} {r['model']:<10} {r['ranker']:<8} {r['mean']:6.3f} {r['union']:6.3f} {r['targets']:7d}"
+            f"{r['scene']:<18} {r['model']:<10} {r['ranker']:<8} {r['mean']:6.3f} {r['union']:6.3f} {r['targets']:7d}"
         )
     summary = {}
     for model in sorted({r["model"] for r in results}):

@@ -7,9 +7,11 @@ scratch models go to a temporary folder. The capture's images are only read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,20 +37,71 @@ MAPPER_OPTIONS = {
 }
 
 
-def mapper_options():
-    """pycolmap.IncrementalPipelineOptions with MAPPER_OPTIONS applied."""
-    import pycolmap
+# Second attempt for captures the first one could not register completely (few, wide-baseline or weakly
+# textured views, e.g. 8 frames picked from a video): more SIFT features (lower peak threshold), a looser
+# ratio test, fewer inliers needed per pair and per view, smaller triangulation angles. (Domain-size pooling
+# and guided matching were tried too: many minutes for 8 images on 2 cores, so they are left out.)
+HARD_PRESET = {
+    "extraction": {"sift.peak_threshold": 0.003, "sift.max_num_features": 12000},
+    "matching": {"sift.max_ratio": 0.85},
+    "verification": {"min_num_inliers": 10},
+    "mapper": {
+        "mapper.init_min_tri_angle": 2.0,
+        "mapper.init_min_num_inliers": 20,
+        "mapper.abs_pose_min_num_inliers": 10,
+        "mapper.abs_pose_min_inlier_ratio": 0.1,
+        "mapper.filter_min_tri_angle": 1.0,
+        "min_num_matches": 8,
+    },
+}
 
-    options = pycolmap.IncrementalPipelineOptions()
-    for key, value in MAPPER_OPTIONS.items():
+
+def _apply(options, overrides: dict, what: str):
+    """Set dotted `overrides` on a pycolmap options object, refusing names it does not have."""
+    for key, value in overrides.items():
         target = options
         *path, leaf = key.split(".")
         for part in path:
             target = getattr(target, part)
         if not hasattr(target, leaf):
-            raise AttributeError(f"pycolmap IncrementalPipelineOptions has no option {key!r}")
+            raise AttributeError(f"pycolmap {what} has no option {key!r}")
         setattr(target, leaf, value)
     return options
+
+
+def mapper_options(overrides: dict | None = None):
+    """pycolmap.IncrementalPipelineOptions with MAPPER_OPTIONS (and `overrides`) applied."""
+    import pycolmap
+
+    options = _apply(pycolmap.IncrementalPipelineOptions(), MAPPER_OPTIONS, "IncrementalPipelineOptions")
+    return _apply(options, overrides or {}, "IncrementalPipelineOptions")
+
+
+@contextlib.contextmanager
+def colmap_log_to_logger():
+    """Route COLMAP's own log (glog on the process's stderr) into this module's logger: warnings and
+    errors as warnings, the rest at debug level. At debug level COLMAP's info lines are kept too."""
+    import pycolmap
+
+    previous = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 0 if logger.isEnabledFor(logging.DEBUG) else 1
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            pycolmap.logging.minloglevel = previous
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                if not line.strip():
+                    continue
+                level = logging.WARNING if line[:1] in "WEF" else logging.DEBUG
+                logger.log(level, "colmap: %s", line)
 
 
 def _group_images_by_size(image_dir: Path) -> dict[tuple[int, int], list[str]]:
@@ -60,23 +113,74 @@ def _group_images_by_size(image_dir: Path) -> dict[tuple[int, int], list[str]]:
     return groups
 
 
+def _attempt(image_dir: Path, groups, tmp: Path, matcher: str, camera_model: str, num_threads: int, preset):
+    """One extraction + matching + mapping run in `tmp`; returns the largest model or None."""
+    import pycolmap
+
+    preset = preset or {}
+    db = tmp / "database.db"
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = camera_model
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = num_threads
+    _apply(extraction, preset.get("extraction", {}), "FeatureExtractionOptions")
+    matching = _apply(pycolmap.FeatureMatchingOptions(), preset.get("matching", {}), "FeatureMatchingOptions")
+    verification = _apply(
+        pycolmap.TwoViewGeometryOptions(), preset.get("verification", {}), "TwoViewGeometryOptions"
+    )
+    n = sum(len(v) for v in groups.values())
+    logger.info("extracting SIFT features from %d images", n)
+    with colmap_log_to_logger():
+        for size_names in groups.values():  # one call per image size: one shared camera each
+            pycolmap.extract_features(
+                db,
+                image_dir,
+                image_names=size_names,
+                camera_mode=pycolmap.CameraMode.SINGLE,
+                reader_options=reader,
+                extraction_options=extraction,
+                device=pycolmap.Device.cpu,
+            )
+    logger.info("matching (%s)", matcher)
+    with colmap_log_to_logger():
+        if matcher == "exhaustive":
+            pycolmap.match_exhaustive(
+                db, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu
+            )
+        else:
+            pycolmap.match_sequential(
+                db, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu
+            )
+    logger.info("incremental mapping")
+    with colmap_log_to_logger():
+        models = pycolmap.incremental_mapping(
+            db, image_dir, tmp / "models", options=mapper_options(preset.get("mapper"))
+        )
+    if not models:
+        return None
+    return max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
+
+
 def reconstruct(
     capture_dir: str | os.PathLike,
     output_dir: str | os.PathLike | None = None,
     matcher: str = "auto",
     camera_model: str = "PINHOLE",
     num_threads: int = -1,
+    retry_hard: bool = True,
 ):
     """Reconstruct `capture_dir/images` and write the largest model to `<output_dir>/sparse/0`.
 
     `matcher` is 'auto' (exhaustive up to 60 images, else sequential), 'exhaustive' or 'sequential'.
     Images of one size share one camera; images of different sizes get one camera per size.
+    When views stay unregistered (or no model is found) and `retry_hard`, a second run with
+    HARD_PRESET is made and the model with more registered views kept.
     Returns the pycolmap.Reconstruction. Views COLMAP could not register are logged by name.
     """
-    import pycolmap
-
     capture_dir = Path(capture_dir)
     image_dir = capture_dir / "images"
+    if not image_dir.is_dir():
+        raise CaptureError(image_dir, "no images/ folder")
     names = [p.name for p in list_images(image_dir)]
     if len(names) < 3:
         raise CaptureError(image_dir, f"need at least 3 images to reconstruct, found {len(names)}")
@@ -92,32 +196,17 @@ def reconstruct(
 
     with tempfile.TemporaryDirectory(prefix="inconddiff_colmap_") as tmp:
         tmp = Path(tmp)
-        db = tmp / "database.db"
-        reader = pycolmap.ImageReaderOptions()
-        reader.camera_model = camera_model
-        extraction = pycolmap.FeatureExtractionOptions()
-        extraction.num_threads = num_threads
-        logger.info("extracting SIFT features from %d images", len(names))
-        for size_names in groups.values():  # one call per image size: one shared camera each
-            pycolmap.extract_features(
-                db,
-                image_dir,
-                image_names=size_names,
-                camera_mode=pycolmap.CameraMode.SINGLE,
-                reader_options=reader,
-                extraction_options=extraction,
-                device=pycolmap.Device.cpu,
-            )
-        logger.info("matching (%s)", matcher)
-        if matcher == "exhaustive":
-            pycolmap.match_exhaustive(db, device=pycolmap.Device.cpu)
-        else:
-            pycolmap.match_sequential(db, device=pycolmap.Device.cpu)
-        logger.info("incremental mapping")
-        models = pycolmap.incremental_mapping(db, image_dir, tmp / "models", options=mapper_options())
-        if not models:
+        (tmp / "a").mkdir()
+        rec = _attempt(image_dir, groups, tmp / "a", matcher, camera_model, num_threads, None)
+        if retry_hard and (rec is None or rec.num_reg_images() < len(names)):
+            got = 0 if rec is None else rec.num_reg_images()
+            logger.info("%d/%d views registered: retrying with the preset for hard captures", got, len(names))
+            (tmp / "b").mkdir()
+            hard = _attempt(image_dir, groups, tmp / "b", matcher, camera_model, num_threads, HARD_PRESET)
+            if hard is not None and (rec is None or hard.num_reg_images() > rec.num_reg_images()):
+                rec = hard
+        if rec is None:
             raise CaptureError(capture_dir, "COLMAP found no model: too few matches between the images")
-        rec = max(models.values(), key=lambda r: r.num_reg_images())
         logger.info("largest model: %s", rec.summary().replace("\n", " "))
         registered = {img.name for img in rec.images.values() if img.has_pose}
         missing = sorted(set(names) - registered)
@@ -128,6 +217,21 @@ def reconstruct(
         target.mkdir(parents=True)
         rec.write(target)
     return rec
+
+
+def model_stats(sparse_dir: str | os.PathLike) -> dict:
+    """Registered image names, number of points and mean reprojection error (px) of a COLMAP model."""
+    import pycolmap
+
+    sparse_dir = Path(sparse_dir)
+    if not sparse_dir.is_dir():
+        raise CaptureError(sparse_dir, "COLMAP model folder not found")
+    rec = pycolmap.Reconstruction(str(sparse_dir))
+    return {
+        "registered": sorted(img.name for img in rec.images.values() if img.has_pose),
+        "points": rec.num_points3D(),
+        "reprojection_error_px": float(rec.compute_mean_reprojection_error()),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,45 @@ def test_reconstruct_refuses_fewer_than_three_images(tmp_path):
         write_image(tmp_path / "c" / "images" / f"{i}.png", np.zeros((20, 20, 3), np.uint8))
     with pytest.raises(CaptureError, match="at least 3 images"):
         reconstruct(tmp_path / "c")
+    with pytest.raises(CaptureError, match="no images/ folder"):
+        reconstruct(tmp_path / "nothing_here")
+
+
+def test_reconstruct_gives_no_model_error_for_unmatchable_images(tmp_path):
+    for i in range(3):  # flat grey: no features at all
+        write_image(tmp_path / "c" / "images" / f"{i}.png", np.full((60, 80, 3), 90 + i, np.uint8))
+    with pytest.raises(CaptureError, match="no model"):
+        reconstruct(tmp_path / "c", output_dir=tmp_path / "out", retry_hard=False)
+    assert not (tmp_path / "out" / "sparse").exists()
+
+
+@pytest.mark.slow
+def test_reconstruct_mixed_sizes_and_an_unregistrable_view(small_capture, tmp_path, caplog):
+    """Half the views at twice the size get their own camera; a noise image is listed as unregistered."""
+    import logging
+
+    import cv2
+
+    from colmap_tools.reconstruct import model_stats
+    from inconddiff.capture import read_image
+
+    cap = tmp_path / "cap"
+    shutil.copytree(small_capture / "images", cap / "images")
+    for p in sorted((cap / "images").iterdir())[::2]:
+        img = read_image(p)
+        write_image(p, cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2), interpolation=cv2.INTER_CUBIC))
+    noise = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    write_image(cap / "images" / "zz_noise.png", noise)
+    with caplog.at_level(logging.INFO, logger="colmap_tools.reconstruct"):
+        rec = reconstruct(cap, output_dir=tmp_path / "out", retry_hard=False)
+    assert len(rec.cameras) == 2
+    sizes = sorted((c.width, c.height) for c in rec.cameras.values())
+    assert sizes == [(160, 120), (320, 240)]
+    stats = model_stats(tmp_path / "out" / "sparse" / "0")
+    assert len(stats["registered"]) == 16 and "zz_noise.png" not in stats["registered"]
+    assert stats["reprojection_error_px"] < 1.0
+    assert any("not registered" in r.message and "zz_noise.png" in r.message for r in caplog.records)
+    assert any("largest model" in r.message for r in caplog.records)
 
 
 def iou(a, b):
