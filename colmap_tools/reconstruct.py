@@ -77,6 +77,10 @@ def mapper_options(overrides: dict | None = None):
     return _apply(options, overrides or {}, "IncrementalPipelineOptions")
 
 
+# COLMAP warnings that say nothing about the result (kept at debug level)
+HARMLESS_WARNINGS = ("use the maximum number of threads on the machine",)
+
+
 @contextlib.contextmanager
 def colmap_log_to_logger():
     """Route COLMAP's own log (glog on the process's stderr) into this module's logger: warnings and
@@ -101,6 +105,8 @@ def colmap_log_to_logger():
                 if not line.strip():
                     continue
                 level = logging.WARNING if line[:1] in "WEF" else logging.DEBUG
+                if any(text in line for text in HARMLESS_WARNINGS):
+                    level = logging.DEBUG
                 logger.log(level, "colmap: %s", line)
 
 

@@ -121,3 +121,20 @@ def test_run_chains_propagation_and_removal(tiny_capture, tmp_path):
             changed = (result.image(stem) != truth.image(stem)).any(axis=2)
             hit.append((changed & truth.mask(stem)).sum() / truth.mask(stem).sum())
     assert np.mean(hit) > 0.8  # the object was found and filled in the views nobody annotated
+
+
+@pytest.mark.slow
+def test_reconstruct_command_with_nerfstudio_export_and_pairs(small_capture, tmp_path):
+    import json
+
+    from colmap_tools.references import read_pairs
+    from inconddiff.cli import main
+
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(small_capture), "--out", str(out), "--nerfstudio", "--pairs", "3"]) == 0
+    assert (out / "sparse" / "0").is_dir()
+    frames = json.loads((out / "transforms.json").read_text())["frames"]
+    assert len(frames) == 16 and all("mask_path" in f for f in frames)
+    pairs = read_pairs(out / "pairs-references.txt")
+    assert len(pairs) == 16 and all(len(v) == 3 for v in pairs.values())
+    assert not (small_capture / "sparse").exists()  # the capture stays read-only

@@ -1,4 +1,8 @@
-"""`inconddiff reconstruct CAPTURE`: COLMAP poses and sparse points into CAPTURE/sparse/0 (or --out)."""
+"""`inconddiff reconstruct CAPTURE`: COLMAP poses and sparse points into CAPTURE/sparse/0 (or --out).
+
+Optionally also a nerfstudio transforms.json (--nerfstudio) and, for captures with masks, the ranked
+reference views per masked view as an hloc-style pairs file with scores (--pairs K).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,41 @@ def add_parser(sub) -> None:
     p.add_argument("capture", help="capture folder with images/")
     p.add_argument("--out", default=None, help="write OUT/sparse/0 instead of CAPTURE/sparse/0")
     p.add_argument("--matcher", choices=("auto", "exhaustive", "sequential"), default="auto")
+    p.add_argument(
+        "--no-retry",
+        action="store_true",
+        help="do not retry with the preset for hard captures when views stay unregistered",
+    )
+    p.add_argument(
+        "--nerfstudio",
+        action="store_true",
+        help="also write transforms.json (+ masks_nerfstudio/ where masks exist) to OUT (or CAPTURE)",
+    )
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also rank the K best reference views per masked view into OUT/pairs-references.txt",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from colmap_tools.reconstruct import reconstruct
 
-    reconstruct(args.capture, args.out, args.matcher)
+    out = Path(args.out) if args.out else Path(args.capture)
+    rec = reconstruct(args.capture, args.out, args.matcher, retry_hard=not args.no_retry)
+    sparse = out / "sparse" / "0"
+    if args.nerfstudio:
+        from colmap_tools.export import export_nerfstudio
+
+        export_nerfstudio(args.capture, out, sparse_dir=sparse)
+    if args.pairs > 0:
+        from colmap_tools.references import main as rank_main
+
+        rank_main(args.capture, out / "pairs-references.txt", args.pairs, sparse_dir=sparse)
+    print(f"{rec.num_reg_images()} views registered, {rec.num_points3D()} points: {sparse}")
     return 0
