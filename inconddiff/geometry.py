@@ -122,3 +122,29 @@ def homography_fill(
     if rest.any():
         out = telea(out, rest)
     return out, info
+
+
+def warp_references(
+    target: np.ndarray,
+    hole: np.ndarray,
+    references: list[np.ndarray],
+    ref_invalids: list[np.ndarray | None] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every reference (uint8 or float in [0, 1]) warped onto `target` by its homography near the hole and
+    colour matched: (warps float HxWx3 in [0, 1], validities bool HxW). References without a homography
+    (too few matches) are left out. The prior a pipeline uses when it is given no warps of its own."""
+
+    def u8(a: np.ndarray) -> np.ndarray:
+        return a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+    tgt = u8(np.asarray(target))
+    image = tgt.astype(np.float64) / 255.0
+    warps, valids = [], []
+    for i, ref in enumerate(references):
+        inv = None if ref_invalids is None else ref_invalids[i]
+        warp = homography_warp(tgt, hole, u8(np.asarray(ref)), inv)
+        if warp.H is None:
+            continue
+        warps.append(match_colour(warp.warped, image, warp.valid, hole))
+        valids.append(warp.valid)
+    return warps, valids

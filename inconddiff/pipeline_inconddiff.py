@@ -12,6 +12,7 @@ from diffusers import DDIMScheduler, DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from inconddiff.fillers import geometric_prior
+from inconddiff.geometry import warp_references
 from inconddiff.models import InConDiffDenoiser
 
 ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
@@ -131,7 +132,9 @@ class InConDiffPipeline(DiffusionPipeline):
                 matching the target, any size) and their invalid parts (own holes); they enter through attention.
             warped_references, warped_masks: per target, references already warped into the target (same size
                 as the target, float in [0, 1]) and where the warp is valid; fused into the geometric prior.
-                Without them the prior is OpenCV Telea.
+                When None, the prior is computed here: `reference_images` warped onto the target by homographies
+                fit to SIFT matches around the hole (`inconddiff.geometry.warp_references`), OpenCV Telea where
+                none sees (an empty list: Telea only).
             num_inference_steps: denoising steps of the scheduler between `strength` and 0.
             strength: how far into the noise schedule sampling starts from the prior (1 = pure noise);
                 small values keep the prior's structure and let the model correct it.
@@ -169,8 +172,19 @@ class InConDiffPipeline(DiffusionPipeline):
             hole = to_numpy_mask(mask_in)
             if hole.shape != img.shape[:2]:
                 raise ValueError(f"mask {hole.shape} and image {img.shape[:2]} of target {b} differ in size")
-            warps = list(warps_b[b] or [])
-            valids = [to_numpy_mask(v) for v in (wmasks_b[b] or [np.ones(img.shape[:2], bool)] * len(warps))]
+            if warps_b[b] is None and refs_b[b]:
+                rmasks = rmasks_b[b] or [None] * len(refs_b[b])
+                warps, valids = warp_references(
+                    img,
+                    hole,
+                    [to_numpy_image(r) for r in refs_b[b]],
+                    [None if m is None else to_numpy_mask(m) for m in rmasks],
+                )
+            else:
+                warps = list(warps_b[b] or [])
+                valids = [
+                    to_numpy_mask(v) for v in (wmasks_b[b] or [np.ones(img.shape[:2], bool)] * len(warps))
+                ]
             prior, valid = geometric_prior(
                 img, hole, [np.asarray(w, dtype=np.float64) for w in warps], valids
             )
