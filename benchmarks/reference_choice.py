@@ -8,9 +8,10 @@ image and the reference's depth *with* the object (gt/depth) agrees with the poi
 Per target and ranker, the top K references are scored by
 - mean: the mean over the K references of the fraction of hidden background each sees;
 - union: the fraction seen by at least one of the K (what a multi-reference fill can use).
-Rankers: colmap_tools.references (ours; ours_cov = its coverage alone, no angle/distance falloff), inconddiff.removal.rank_references (the driver's depth-warp
+Rankers: colmap_tools.references (ours; ours_cov = its coverage alone, no angle/distance falloff;
+ours_plain = without the greedy diversity ordering), inconddiff.removal.rank_references (the driver's depth-warp
 coverage ranking), K covisible views at random (>= 10 shared sparse points; mean of 20 draws), and the
-oracle (best K by the ground truth itself). Rankers run on gt/sparse/0 (a perfect SfM model) and, with
+oracle (the K views that individually see the most, by the ground truth itself; not the best union). Rankers run on gt/sparse/0 (a perfect SfM model) and, with
 --colmap, on a COLMAP reconstruction of the capture (names link the two; the truth stays in gt's frame).
 
 Run: .venv/bin/python benchmarks/reference_choice.py [--k 3] [--colmap]
@@ -133,12 +134,14 @@ def rankers(geometry, masks, k: int):
     ours = {t: [r.name for r in refs] for t, refs in rank_all(geometry, masks, k).items()}
     flat = RankingOptions(angle_falloff_deg=1e9, distance_falloff=1e9)
     ours_cov = {t: [r.name for r in refs] for t, refs in rank_all(geometry, masks, k, flat).items()}
+    plain = RankingOptions(diversity=0.0)
+    ours_plain = {t: [r.name for r in refs] for t, refs in rank_all(geometry, masks, k, plain).items()}
     keep = background_points(geometry, masks)
     driver = {}
     for t in masks:
         if t in geometry.cameras and masks[t].any():
             driver[t] = [n for n, _ in driver_rank(t, masks[t], geometry, keep, masks)[:k]]
-    return {"ours": ours, "ours_cov": ours_cov, "driver": driver}
+    return {"ours": ours, "ours_cov": ours_cov, "ours_plain": ours_plain, "driver": driver}
 
 
 def covisible(geometry, target: str, min_shared: int = 10) -> list[str]:
@@ -159,12 +162,12 @@ def evaluate(capture: Path, geometry, k: int, rng: np.random.Generator) -> dict:
     truth = gt_seen_sets(capture)
     ranked = rankers(geometry, masks, k)
     rows: dict[str, list[tuple[float, float]]] = {
-        n: [] for n in ("ours", "ours_cov", "driver", "random", "oracle")
+        n: [] for n in ("ours", "ours_cov", "ours_plain", "driver", "random", "oracle")
     }
     for t, seen in truth.items():
         if t not in geometry.cameras:
             continue
-        for name in ("ours", "ours_cov", "driver"):
+        for name in ("ours", "ours_cov", "ours_plain", "driver"):
             rows[name].append(score(seen, ranked[name].get(t, [])))
         pool = [c for c in covisible(geometry, t) if c in seen]
         draws = [score(seen, list(rng.choice(pool, min(k, len(pool)), replace=False))) for _ in range(20)]
@@ -219,7 +222,7 @@ def main() -> None:
         )
     summary = {}
     for model in sorted({r["model"] for r in results}):
-        for ranker in ("ours", "ours_cov", "driver", "random", "oracle"):
+        for ranker in ("ours", "ours_cov", "ours_plain", "driver", "random", "oracle"):
             sel = [r for r in results if r["model"] == model and r["ranker"] == ranker]
             if sel:
                 summary[f"{model}/{ranker}"] = {

@@ -12,7 +12,9 @@ For a target view and its hole:
 - coverage combines the weighted fraction of points seen with the fraction of hole cells (a coarse grid
   over the hole) holding at least one seen point, so that points piled on one side do not dominate;
 - the score multiplies coverage by falloffs in viewing-angle difference and in distance ratio at the hole,
-  and by the views' overlap (shared points over the target's points).
+  and by the views' overlap (shared points over the target's points);
+- the top K are picked greedily, each next one valued partly by what the earlier picks do not see, so that
+  K references cover more of the hole together than K near-duplicates would.
 
 Top K per target go to an hloc-style pairs file with a third column, the score.
 """
@@ -50,6 +52,9 @@ class RankingOptions:
     """Score decays as exp(-|log(distance ratio)| / this)."""
     depth_margin: float = 0.02
     """Background points must be this fraction of the depth behind the object's nearest points."""
+    diversity: float = 0.5
+    """Order the top K greedily: this share of a candidate's value is what it sees that the references
+    chosen before it do not (0 = plain order by score)."""
 
 
 @dataclass
@@ -172,7 +177,8 @@ def rank_references(
     n_target = max(int(target_points.sum()), 1)
     object_xyz = geometry.points[on_object]
 
-    out = []
+    out, parts = [], {}
+    hole_cells = np.unique(cell[in_hole[idx]]) if in_hole[idx].any() else np.unique(cell)
     for name, ref in geometry.cameras.items():
         if name == target:
             continue
@@ -193,25 +199,50 @@ def rank_references(
             inside &= ~_inside(blocked, np.nan_to_num(ruv, nan=-1.0))
         seen = np.where(direct, 1.0, np.where(inside, o.geometric_weight, 0.0))
         point_cov = float((weights * seen).sum() / weights.sum())
-        hole_cells = np.unique(cell[in_hole[idx]]) if in_hole[idx].any() else np.unique(cell)
         seen_cells = np.unique(cell[seen > 0])
         cell_cov = float(np.isin(hole_cells, seen_cells).mean()) if len(hole_cells) else 0.0
         coverage = 0.5 * point_cov + 0.5 * cell_cov
         angle = _angle_deg(cam.centre, ref.centre, centre)
         ratio = float(np.linalg.norm(ref.centre - centre) / max(dist_t, 1e-12))
         overlap = float(np.sum(target_points & tracks.get(name, none)) / n_target)
-        score = (
-            coverage
-            * np.exp(-angle / o.angle_falloff_deg)
+        factor = (
+            np.exp(-angle / o.angle_falloff_deg)
             * np.exp(-abs(np.log(max(ratio, 1e-6))) / o.distance_falloff)
             * (0.5 + 0.5 * overlap)
         )
+        score = coverage * factor
         if score > 0:
             out.append(
                 RankedReference(name, float(score), coverage, angle, ratio, overlap, int(in_hole.sum()))
             )
+            parts[name] = (seen, factor)
     out.sort(key=lambda r: (-r.score, r.name))
+    if o.diversity > 0 and len(out) > 1:
+        out = _greedy_order(out, parts, weights, cell, hole_cells, o.diversity, k)
     return out[:k] if k is not None else out
+
+
+def _greedy_order(ranked, parts, weights, cell, hole_cells, diversity, k):
+    """Reorder so that each next reference also covers what the ones before it miss: the value of a
+    candidate is factor * ((1 - diversity) * coverage + diversity * coverage of what is still unseen)."""
+    covered = np.zeros(len(weights))
+    chosen, left = [], list(ranked)
+    limit = len(ranked) if k is None else min(k, len(ranked))
+    while left and len(chosen) < limit:
+        best, best_value = None, -1.0
+        for r in left:
+            seen, factor = parts[r.name]
+            gain = np.maximum(seen - covered, 0.0)
+            new_points = float((weights * gain).sum() / weights.sum())
+            newly = np.unique(cell[(gain > 0) & (covered == 0)])
+            new_cells = float(np.isin(hole_cells, newly).mean()) if len(hole_cells) else 0.0
+            value = factor * ((1 - diversity) * r.coverage + diversity * (0.5 * new_points + 0.5 * new_cells))
+            if value > best_value + 1e-12:
+                best, best_value = r, value
+        chosen.append(best)
+        left.remove(best)
+        covered = np.maximum(covered, parts[best.name][0])
+    return chosen + left
 
 
 def rank_all(

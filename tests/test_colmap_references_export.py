@@ -24,7 +24,7 @@ def look_at(centre, target=(0.0, 0.0, 0.0)):
     return R, -R @ centre
 
 
-def hand_made_scene():
+def hand_made_scene(extra=None):
     """A wall of background points at z=0, an object (a small cluster) at z=-2 in front of it, and four
     cameras at z=-6: 'target' straight on, 'side' (sees behind the object), 'same' (right behind the target,
     the object hides the same wall), 'away' (looks elsewhere)."""
@@ -35,6 +35,8 @@ def hand_made_scene():
         "same": look_at([0, 0, -7]),
         "away": look_at([0, 0, -6], target=[0, 40, 10]),
     }
+    for name, centre in (extra or {}).items():
+        poses[name] = look_at(centre)
     cams = {n: Camera(K, R, t, 100, 100) for n, (R, t) in poses.items()}
     g = np.linspace(-1.5, 1.5, 31)
     wall = np.array([[x, y, 0.0] for x in g for y in g])
@@ -92,6 +94,22 @@ def test_angle_falloff_and_depth_ordering_options():
     s_flat = {r.name: r.score for r in flat}
     s_steep = {r.name: r.score for r in steep}
     assert s_steep["side"] / s_flat["side"] < s_steep["same"] / s_flat["same"]  # wide angle costs more
+
+
+def test_top_k_is_chosen_for_joint_coverage():
+    """A near-duplicate of the best view adds little; the view from the other side sees the other half."""
+    # small baselines: each of these sees only part of the wall hidden from the target
+    geometry, masks = hand_made_scene(
+        {"right": [1.2, 0, -6], "right_twin": [1.25, 0.05, -6], "left": [-1.1, 0, -6]}
+    )
+    del geometry.cameras["side"]
+    plain = rank_references("target", geometry, masks, k=2, options=RankingOptions(diversity=0.0))
+    diverse = rank_references("target", geometry, masks, k=2)
+    assert {r.name for r in plain} == {"right", "right_twin"}
+    assert {r.name for r in diverse} == {"right", "left"} or {r.name for r in diverse} == {
+        "right_twin",
+        "left",
+    }
 
 
 def test_pairs_file_round_trip(tmp_path):
