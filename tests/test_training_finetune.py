@@ -98,3 +98,17 @@ def test_finetune_runs_from_a_pipeline_and_exports_one(tiny_capture, tmp_path):
     assert (tmp_path / "ft" / "checkpoints" / "checkpoint-3").is_dir()
     with pytest.raises(CaptureError, match="model_index.json"):
         finetune(tiny_capture, tmp_path / "ft2", model=tmp_path / "nothing")
+
+
+def test_resume_ignores_a_checkpoint_interrupted_while_saving(tmp_path):
+    from inconddiff.training.train import list_checkpoints
+
+    for name in ("checkpoint-10", "checkpoint-200", "checkpoint-30", "checkpoint-300.tmp", "samples"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint-400").write_text("not a folder")
+    assert [p.name for p in list_checkpoints(tmp_path)] == [
+        "checkpoint-10",
+        "checkpoint-30",
+        "checkpoint-200",
+    ]
+    assert list_checkpoints(tmp_path / "missing") == []

@@ -16,6 +16,8 @@ import argparse
 import csv
 import json
 import logging
+import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -247,11 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume_from_checkpoint != "none":
         path = None
         if args.resume_from_checkpoint == "latest":
-            found = (
-                sorted(ckpts.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-                if ckpts.exists()
-                else []
-            )
+            found = list_checkpoints(ckpts)
             path = found[-1] if found else None
         else:
             path = Path(args.resume_from_checkpoint)
@@ -273,15 +271,24 @@ def main(argv: list[str] | None = None) -> None:
     running = []
 
     def save_checkpoint() -> None:
+        # written under a temporary name and renamed: a process killed while saving leaves no
+        # half-written checkpoint for the next resume to choke on
         path = ckpts / f"checkpoint-{step}"
-        accelerator.save_state(str(path))
-        found = sorted(ckpts.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        for old in found[: -args.checkpoints_total_limit]:
+        tmp = ckpts / f"checkpoint-{step}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        accelerator.save_state(str(tmp))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+        for old in list_checkpoints(ckpts)[: -args.checkpoints_total_limit]:
             shutil.rmtree(old)
-        with open(log_path, "w", newline="") as f:
+        tmp_log = log_path.with_name(".loss.csv.tmp")
+        with open(tmp_log, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=["step", "loss"])
             w.writeheader()
             w.writerows(rows)
+        os.replace(tmp_log, log_path)
         save_loss_curve(rows, out / "loss.png")
         export(accelerator.unwrap_model(model), ema, scheduler, out / "pipeline")
         logger.info("checkpoint %s", path)
@@ -318,6 +325,14 @@ def main(argv: list[str] | None = None) -> None:
             last_ckpt = time.time()
         if done:
             break
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints `checkpoint-<step>` in `folder`, oldest first (temporary folders ignored)."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
 def ema_model(ema, model, accelerator):
