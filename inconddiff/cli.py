@@ -10,7 +10,7 @@ import sys
 from inconddiff import __version__
 
 # Modules under inconddiff.commands, in the order `--help` lists them.
-COMMAND_MODULES = ("demo", "synth", "reconstruct", "masks", "remove", "run", "train", "finetune")
+COMMAND_MODULES = ("demo", "synth", "reconstruct", "masks", "remove", "run", "train", "finetune", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,45 @@
+"""`inconddiff evaluate EDITED_CAPTURE`: refit a radiance field on edited views and score their 3D consistency."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="fit inconddiff-fit (nerfstudio) on an edited capture and score renders against the edits",
+    )
+    p.add_argument("edited", help="capture folder: images/, masks/ marking the edited holes, cameras")
+    p.add_argument("--gt", dest="gt_images", default=None, help="folder of ground-truth images (same stems)")
+    p.add_argument(
+        "--holdout", type=int, default=2, help="views kept out of the fit and scored as novel views"
+    )
+    p.add_argument(
+        "--out", default=None, help="new folder for the report (default: EDITED/../<name>_consistency)"
+    )
+    p.add_argument("--masks", dest="masks_dir", default=None, help="mask folder (default: EDITED/masks)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps of the fit")
+    p.add_argument("--time-budget", type=float, default=None, help="stop the fit after this many seconds")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from nerf_integration.evaluate import evaluate_capture
+
+    edited = Path(args.edited)
+    out = Path(args.out) if args.out else edited.parent / f"{edited.name}_consistency"
+    evaluate_capture(
+        edited,
+        out,
+        gt_images=args.gt_images,
+        holdout=args.holdout,
+        masks_dir=args.masks_dir,
+        max_steps=args.steps,
+        time_budget=args.time_budget,
+        use_lpips=not args.no_lpips,
+        overwrite=args.overwrite,
+    )
+    return 0

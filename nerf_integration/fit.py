@@ -1,0 +1,231 @@
+"""Fit `inconddiff-fit` in-process and render views from it.
+
+`prepare_fit_data` writes a nerfstudio `transforms.json` for a capture (cameras from transforms.json,
+sparse/0, gt/transforms.json or gt/sparse/0; images from any folder of same-stem files) with an explicit
+train / held-out split. `fit` runs nerfstudio's own Trainer machinery (pipeline, optimisers, callbacks,
+checkpoint + config.yml, so `ns-render` and `ns-eval` can load the result) one iteration at a time, with an
+optional wall-clock budget and a progress hook. `render_views` renders RGB and depth for train and held-out views.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inconddiff.capture import CaptureError, list_images
+
+log = logging.getLogger(__name__)
+
+# nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
+def _frames_from_capture(capture: Path) -> tuple[list[dict], str]:
+    """nerfstudio frames (file_path = image stem) from the capture's own or ground-truth cameras."""
+    for tf in (capture / "transforms.json", capture / "gt" / "transforms.json"):
+        if tf.is_file():
+            meta = json.loads(tf.read_text())
+            frames = []
+            for f in meta.get("frames", []):
+                frame = {k: meta[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h") if k in meta}
+                frame.update(f)
+                frame["file_path"] = Path(f["file_path"]).stem
+                frame.pop("mask_path", None)
+                frames.append(frame)
+            if not frames:
+                raise CaptureError(tf, "no frames")
+            return frames, str(tf)
+    for sparse in (capture / "sparse" / "0", capture / "gt" / "sparse" / "0"):
+        if sparse.is_dir():
+            from colmap_tools.scene_arrays import load_scene_geometry
+            from inconddiff.transforms import nerfstudio_frame
+
+            geom = load_scene_geometry(sparse)
+            frames = [
+                nerfstudio_frame(c.K, c.R, c.t, c.width, c.height, stem) for stem, c in geom.cameras.items()
+            ]
+            return frames, str(sparse)
+    raise CaptureError(
+        capture, "no cameras: expected transforms.json, sparse/0, gt/transforms.json or gt/sparse/0"
+    )
+
+
+def heldout_stems(stems: list[str], holdout: int) -> list[str]:
+    """`holdout` stems spread evenly over the sorted list (none when holdout <= 0)."""
+    if holdout <= 0:
+        return []
+    if holdout >= len(stems):
+        raise ValueError(f"cannot hold out {holdout} of {len(stems)} views")
+    idx = np.linspace(0, len(stems), holdout, endpoint=False).astype(int) + len(stems) // (2 * holdout)
+    return [stems[i] for i in sorted(set(int(i) % len(stems) for i in idx))]
+
+
+def prepare_fit_data(
+    capture: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    holdout: int = 0,
+    image_dir: str | os.PathLike | None = None,
+    heldout: list[str] | None = None,
+) -> tuple[Path, list[str], list[str]]:
+    """Write work_dir/transforms.json for the capture's registered views, images from `image_dir` (default
+    capture/images), with `holdout` views (or the named `heldout` stems) kept out of training.
+
+    Returns (data dir, training stems, held-out stems)."""
+    capture, work_dir = Path(capture), Path(work_dir)
+    image_dir = Path(image_dir) if image_dir is not None else capture / "images"
+    images = {p.stem: p.resolve() for p in list_images(image_dir)}
+    frames, source = _frames_from_capture(capture)
+    frames = [f for f in frames if f["file_path"] in images]
+    if len(frames) < 2:
+        raise CaptureError(image_dir, f"fewer than 2 images have cameras in {source}")
+    stems = sorted(f["file_path"] for f in frames)
+    held = list(heldout) if heldout is not None else heldout_stems(stems, holdout)
+    train = [s for s in stems if s not in held]
+    for f in frames:
+        f["file_path"] = str(images[f["file_path"]])
+    meta = {"camera_model": "OPENCV", "frames": frames}
+    meta["train_filenames"] = [str(images[s]) for s in train]
+    # nerfstudio needs a non-empty eval split; without held-out views it evaluates on the training views.
+    meta["val_filenames"] = meta["test_filenames"] = [str(images[s]) for s in (held or train)]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "transforms.json").write_text(json.dumps(meta, indent=1))
+    return work_dir, train, held
+
+
+@dataclass
+class FitResult:
+    """A fitted pipeline with what it took."""
+
+    pipeline: object
+    config_path: Path
+    steps: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(
+    data_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    max_steps: int = 1500,
+    time_budget: float | None = None,
+    rays_per_batch: int = 1024,
+    method_config=None,
+    on_step: Callable[[int, float, object], dict | None] | None = None,
+    hook_every: int = 100,
+    seed: int = 0,
+) -> FitResult:
+    """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json).
+
+    `time_budget` (seconds of training, hook time excluded) stops early. `on_step(step, train_seconds,
+    pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
+    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout.
+    """
+    from nerfstudio.engine.callbacks import TrainingCallbackLocation
+    from nerfstudio.engine.trainer import Trainer
+
+    from nerf_integration.config import fit_trainer_config
+
+    config = method_config or fit_trainer_config(max_steps=max_steps, rays_per_batch=rays_per_batch)
+    config.pipeline.datamanager.data = Path(data_dir)
+    config.pipeline.datamanager.dataparser.data = Path(data_dir)
+    config.output_dir = Path(output_dir)
+    config.experiment_name = "fit"
+    config.timestamp = "run"
+    config.max_num_iterations = max_steps
+    config.machine.seed = seed
+    config.vis = "tensorboard"
+    torch.manual_seed(seed)
+    trainer = Trainer(config, local_rank=0, world_size=1)
+    trainer.setup()
+    config.save_config()
+    pipeline = trainer.pipeline
+    pipeline.train()
+    history: list[dict] = []
+    train_seconds, step = 0.0, 0
+    for step in range(max_steps):
+        t0 = time.perf_counter()
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        train_seconds += time.perf_counter() - t0
+        done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
+        if on_step is not None and ((step + 1) % hook_every == 0 or done):
+            pipeline.eval()
+            rec = on_step(step + 1, train_seconds, pipeline)
+            pipeline.train()
+            if rec:
+                history.append(rec)
+        if done:
+            break
+    trainer.save_checkpoint(step)
+    pipeline.eval()
+    log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
+    return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history)
+
+
+@torch.no_grad()
+def render_camera(pipeline, cameras, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (float HxWx3 in [0, 1]) and depth (float HxW, scene units) of one camera of a Cameras batch."""
+    model = pipeline.model
+    cam = cameras[index : index + 1].to(model.device)
+    out = model.get_outputs_for_camera(cam)
+    rgb = out["rgb"].clamp(0, 1).cpu().numpy()
+    depth = out["depth"][..., 0].cpu().numpy()
+    return rgb, depth
+
+
+def dataset_stems(dataset) -> list[str]:
+    return [Path(p).stem for p in dataset._dataparser_outputs.image_filenames]
+
+
+def render_views(pipeline) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Render every training and held-out view: stem -> (rgb, depth)."""
+    dm = pipeline.datamanager
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for dataset in (dm.train_dataset, dm.eval_dataset):
+        for i, stem in enumerate(dataset_stems(dataset)):
+            if stem not in out:
+                out[stem] = render_camera(pipeline, dataset.cameras, i)
+    return out
+
+
+def sample_pixels(pipeline, num: int = 8192, seed: int = 0) -> tuple[object, torch.Tensor]:
+    """A fixed random set of held-out pixels (eval split) as a ray bundle and their colours, for quick PSNR."""
+    dm = pipeline.datamanager
+    ds = dm.eval_dataset
+    g = torch.Generator().manual_seed(seed)
+    cams = ds.cameras
+    n = len(cams)
+    idx = torch.randint(0, n, (num,), generator=g)
+    h, w = int(cams.height[0]), int(cams.width[0])
+    ys, xs = torch.randint(0, h, (num,), generator=g), torch.randint(0, w, (num,), generator=g)
+    colours = torch.stack(
+        [
+            torch.as_tensor(ds.get_image_float32(int(i))[..., :3][y, x])
+            for i, y, x in zip(idx, ys, xs, strict=True)
+        ]
+    )
+    coords = torch.stack([ys, xs], -1).float() + 0.5
+    bundle = cams.generate_rays(camera_indices=idx[:, None], coords=coords)
+    return bundle, colours
+
+
+@torch.no_grad()
+def pixel_psnr(pipeline, bundle, colours: torch.Tensor, chunk: int = 8192) -> float:
+    """PSNR of the model's colours on a ray bundle against `colours`."""
+    model = pipeline.model
+    preds = []
+    for i in range(0, len(bundle), chunk):
+        preds.append(model(bundle[i : i + chunk].to(model.device))["rgb"].cpu())
+    mse = float(((torch.cat(preds).clamp(0, 1) - colours) ** 2).mean())
+    return float("inf") if mse == 0 else -10 * float(np.log10(mse))
