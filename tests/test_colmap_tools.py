@@ -138,3 +138,30 @@ def test_reconstruct_command_with_nerfstudio_export_and_pairs(small_capture, tmp
     pairs = read_pairs(out / "pairs-references.txt")
     assert len(pairs) == 16 and all(len(v) == 3 for v in pairs.values())
     assert not (small_capture / "sparse").exists()  # the capture stays read-only
+
+
+def test_masks_command_propagates_and_explains_a_missing_model(tiny_capture, tmp_path, caplog):
+    from inconddiff.cli import main
+
+    cap = tmp_path / "cap"
+    shutil.copytree(tiny_capture, cap)
+    assert main(["masks", "propagate", str(cap), "--from", "view_000", "view_004"]) == 1  # no sparse/0
+    assert any(
+        "no COLMAP model" in r.getMessage() and "inconddiff reconstruct" in r.getMessage()
+        for r in caplog.records
+    )
+    code = main(
+        [
+            "masks",
+            "propagate",
+            str(cap),
+            "--from",
+            "view_000",
+            "view_004",
+            "--sparse",
+            str(cap / "gt" / "sparse" / "0"),
+        ]
+    )
+    assert code == 0
+    assert len(list((cap / "masks_propagated").iterdir())) == 8
+    assert len(list((cap / "masks").iterdir())) == 8  # inputs untouched

@@ -17,11 +17,25 @@ def add_parser(sub) -> None:
     )
     q.add_argument("--out", default=None, help="new mask folder (default CAPTURE/masks_propagated)")
     q.add_argument("--margin", type=int, default=3, help="dilation of the propagated masks, in pixels")
+    q.add_argument(
+        "--sparse",
+        default=None,
+        help="COLMAP model folder (default CAPTURE/sparse/0; make one with `inconddiff reconstruct`)",
+    )
     q.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from colmap_tools.propagate_masks import propagate_capture
+    from pathlib import Path
 
-    propagate_capture(args.capture, args.views, args.out, margin=args.margin)
+    from colmap_tools.propagate_masks import propagate_capture
+    from inconddiff.capture import CaptureError
+
+    sparse = Path(args.sparse) if args.sparse else Path(args.capture) / "sparse" / "0"
+    if not sparse.is_dir():
+        raise CaptureError(
+            sparse, "no COLMAP model: run `inconddiff reconstruct CAPTURE` first (or pass --sparse DIR)"
+        )
+    out = propagate_capture(args.capture, args.views, args.out, sparse_dir=sparse, margin=args.margin)
+    print(f"masks written to {out}")
     return 0
