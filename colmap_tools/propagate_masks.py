@@ -177,9 +177,19 @@ def splat_mask(voxels: np.ndarray, size: float, camera: Camera, margin: int) -> 
 
 
 def propagate(
-    geometry: SceneGeometry, masks: dict[str, np.ndarray], margin: int = 3, resolution: int = 64
+    geometry: SceneGeometry,
+    masks: dict[str, np.ndarray],
+    margin: int = 3,
+    resolution: int = 64,
+    grow: float = 0.3,
 ) -> dict[str, np.ndarray]:
-    """Masks for every registered view from the annotated `masks` (by stem)."""
+    """Masks for every registered view from the annotated `masks` (by stem).
+
+    `grow`: the carved box is the object points' bounding box grown by this fraction on each side (sparse
+    SIFT points rarely reach the object's edges). Measured from 2 annotated views (mean IoU over 4 pairs,
+    benchmarks/mask_propagation.py): 0.15 / 0.22 / 0.3 / 0.5 gave statue 0.89 / 0.88 / 0.87 / 0.71,
+    synthetic orbit (COLMAP model) 0.58 / 0.62 / 0.64 / 0.63, synthetic forward 0.83 / 0.85 / 0.86 / 0.78.
+    """
     missing = sorted(set(masks) - set(geometry.cameras))
     if missing:
         raise ValueError(f"annotated views without geometry: {', '.join(missing)}")
@@ -191,7 +201,7 @@ def propagate(
     pts = geometry.points[idx]
     pts = pts[clean_points(pts)]
     logger.info("object: %d points inside the masks, %d after cleaning", len(idx), len(pts))
-    voxels, size = carve_volume(pts, geometry.cameras, masks, resolution)
+    voxels, size = carve_volume(pts, geometry.cameras, masks, resolution, grow)
     free = free_space_carve(voxels, geometry, idx)
     logger.info(
         "carved volume: %d voxels of size %.4g, %d left after free-space carving",
