@@ -229,14 +229,23 @@ def reconstruct(
     return rec
 
 
-def model_stats(sparse_dir: str | os.PathLike) -> dict:
-    """Registered image names, number of points and mean reprojection error (px) of a COLMAP model."""
+def load_reconstruction(sparse_dir: str | os.PathLike):
+    """A COLMAP model folder (binary or text) as a pycolmap.Reconstruction; CaptureError if absent or broken.
+    For plain arrays (cameras by stem, points, tracks) use colmap_tools.scene_arrays.load_scene_geometry."""
     import pycolmap
 
     sparse_dir = Path(sparse_dir)
     if not sparse_dir.is_dir():
         raise CaptureError(sparse_dir, "COLMAP model folder not found")
-    rec = pycolmap.Reconstruction(str(sparse_dir))
+    try:
+        return pycolmap.Reconstruction(str(sparse_dir))
+    except Exception as err:
+        raise CaptureError(sparse_dir, f"unreadable COLMAP model ({err})") from err
+
+
+def model_stats(sparse_dir: str | os.PathLike) -> dict:
+    """Registered image names, number of points and mean reprojection error (px) of a COLMAP model."""
+    rec = load_reconstruction(sparse_dir)
     return {
         "registered": sorted(img.name for img in rec.images.values() if img.has_pose),
         "points": rec.num_points3D(),

@@ -29,6 +29,10 @@ def test_reconstruct_refuses_fewer_than_three_images(tmp_path):
         reconstruct(tmp_path / "c")
     with pytest.raises(CaptureError, match="no images/ folder"):
         reconstruct(tmp_path / "nothing_here")
+    from colmap_tools.reconstruct import load_reconstruction
+
+    with pytest.raises(CaptureError, match="model folder not found"):
+        load_reconstruction(tmp_path / "c" / "sparse" / "0")
 
 
 def test_reconstruct_gives_no_model_error_for_unmatchable_images(tmp_path):
