@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import PIL.Image
 import torch
@@ -109,6 +110,40 @@ class InConDiffPipeline(DiffusionPipeline):
             refs.append(F.interpolate(t[None].float(), size=shape, mode="bilinear", align_corners=False)[0])
         return torch.stack(refs).to(device=device, dtype=dtype)
 
+    def _denoise(
+        self, img, hole, prior, valid, refs, rmasks, num_inference_steps, strength, generator, device, dtype
+    ) -> np.ndarray:
+        """The model's fill of one target at the target's size (float [0, 1], hole pixels meaningful)."""
+        k = self.unet.downscale
+        h, w = hole.shape
+        ph, pw = (-h) % k, (-w) % k
+        padded = [pad_to(a, ph, pw) for a in (img, hole, prior, valid)]
+        cond = self._condition(*padded, device, dtype)[None]
+        ref = self._references(refs or [], rmasks, (h + ph, w + pw), device, dtype)
+        ref = None if ref is None else ref[None]
+        x0_prior = cond[:, 4:7]
+
+        # 3. Timesteps: a schedule of N / strength steps, of which the last N are run
+        total = max(num_inference_steps, int(round(num_inference_steps / strength)))
+        self.scheduler.set_timesteps(total, device=device)
+        timesteps = self.scheduler.timesteps[-num_inference_steps * self.scheduler.order :]
+
+        # 4. Start from the prior, noised to the first timestep (SDEdit)
+        noise = torch.randn(
+            x0_prior.shape, generator=generator, device=generator.device if generator else "cpu"
+        )
+        x = self.scheduler.add_noise(x0_prior, noise.to(device=device, dtype=dtype), timesteps[:1])
+
+        # 5. Denoising loop
+        pred = x0_prior
+        for t in self.progress_bar(timesteps):
+            pred = self.unet(x, t, cond, ref)
+            x = self.scheduler.step(pred, t, x, generator=generator).prev_sample
+        out = (
+            ((pred[0] + 1) / 2).clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()[:h, :w].astype(np.float64)
+        )
+        return out
+
     @torch.no_grad()
     def __call__(
         self,
@@ -123,6 +158,7 @@ class InConDiffPipeline(DiffusionPipeline):
         generator: torch.Generator | None = None,
         output_type: str = "np",
         return_dict: bool = True,
+        model_resolution: int | None = None,
     ) -> InConDiffPipelineOutput | tuple:
         """Fill `mask_image`'s hole (True/255 = fill) in `image`.
 
@@ -140,6 +176,9 @@ class InConDiffPipeline(DiffusionPipeline):
                 small values keep the prior's structure and let the model correct it.
             generator: torch generator for the noise (same seed, same output).
             output_type: "np", "pil" or "pt".
+            model_resolution: when set and a target is larger, the denoiser runs with the target's long side
+                scaled to this many pixels (e.g. the crop size it was trained at) and its correction of the
+                prior is upsampled and added to the full-resolution prior. None: the denoiser sees the full size.
         Returns:
             `InConDiffPipelineOutput` (or a tuple (images, priors) with `return_dict=False`). Pixels outside the
             hole are returned exactly as given.
@@ -192,39 +231,45 @@ class InConDiffPipeline(DiffusionPipeline):
             if not hole.any():
                 results.append(img)
                 continue
-            h, w = hole.shape
-            ph, pw = (-h) % k, (-w) % k
-            padded = [pad_to(a, ph, pw) for a in (img, hole, prior, valid)]
-            cond = self._condition(*padded, device, dtype)[None]
-            ref = self._references(refs_b[b] or [], rmasks_b[b], (h + ph, w + pw), device, dtype)
-            ref = None if ref is None else ref[None]
-            x0_prior = cond[:, 4:7]
-
-            # 3. Timesteps: a schedule of N / strength steps, of which the last N are run
-            total = max(num_inference_steps, int(round(num_inference_steps / strength)))
-            self.scheduler.set_timesteps(total, device=device)
-            timesteps = self.scheduler.timesteps[-num_inference_steps * self.scheduler.order :]
-
-            # 4. Start from the prior, noised to the first timestep (SDEdit)
-            noise = torch.randn(
-                x0_prior.shape, generator=generator, device=generator.device if generator else "cpu"
-            )
-            x = self.scheduler.add_noise(x0_prior, noise.to(device=device, dtype=dtype), timesteps[:1])
-
-            # 5. Denoising loop
-            pred = x0_prior
-            for t in self.progress_bar(timesteps):
-                pred = self.unet(x, t, cond, ref)
-                x = self.scheduler.step(pred, t, x, generator=generator).prev_sample
-            out = (
-                ((pred[0] + 1) / 2)
-                .clamp(0, 1)
-                .permute(1, 2, 0)
-                .float()
-                .cpu()
-                .numpy()[:h, :w]
-                .astype(np.float64)
-            )
+            size = hole.shape
+            if model_resolution is not None and max(size) > model_resolution:
+                # the denoiser runs at its own resolution; its correction of the prior is brought back
+                # up to the target's size and added to the full-resolution prior
+                scale = model_resolution / max(size)
+                small = (max(k, round(size[1] * scale)), max(k, round(size[0] * scale)))
+                img_s = cv2.resize(img, small, interpolation=cv2.INTER_AREA)
+                hole_s = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+                prior_s = cv2.resize(prior, small, interpolation=cv2.INTER_AREA)
+                valid_s = cv2.resize(valid.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.99
+                fill_s = self._denoise(
+                    img_s,
+                    hole_s,
+                    prior_s,
+                    valid_s,
+                    refs_b[b],
+                    rmasks_b[b],
+                    num_inference_steps,
+                    strength,
+                    generator,
+                    device,
+                    dtype,
+                )
+                correction = cv2.resize(fill_s - prior_s, size[::-1], interpolation=cv2.INTER_LINEAR)
+                out = np.clip(prior + correction, 0.0, 1.0)
+            else:
+                out = self._denoise(
+                    img,
+                    hole,
+                    prior,
+                    valid,
+                    refs_b[b],
+                    rmasks_b[b],
+                    num_inference_steps,
+                    strength,
+                    generator,
+                    device,
+                    dtype,
+                )
 
             # 6. Outside the hole, the input exactly
             results.append(np.where(hole[..., None], out, img))

@@ -169,3 +169,32 @@ def test_masks_command_propagates_and_explains_a_missing_model(tiny_capture, tmp
     assert code == 0
     assert len(list((cap / "masks_propagated").iterdir())) == 8
     assert len(list((cap / "masks").iterdir())) == 8  # inputs untouched
+
+
+def test_distortion_model_gets_an_undistorted_pinhole_copy(small_capture, tmp_path):
+    from colmap_tools.reconstruct import load_reconstruction
+    from colmap_tools.undistort import needs_undistortion, undistort_capture
+    from inconddiff.capture import read_mask
+
+    rec_dir = tmp_path / "recon"
+    reconstruct(small_capture, output_dir=rec_dir, camera_model="SIMPLE_RADIAL")
+    sparse = rec_dir / "sparse" / "0"
+    assert needs_undistortion(sparse)
+    capture = tmp_path / "capture"
+    shutil.copytree(small_capture / "images", capture / "images")
+    shutil.copytree(small_capture / "masks", capture / "masks")
+    before = sorted((p.name, p.stat().st_size) for p in capture.rglob("*"))
+    out = undistort_capture(capture, tmp_path / "undistorted", sparse_dir=sparse)
+    assert sorted((p.name, p.stat().st_size) for p in capture.rglob("*")) == before
+    assert not needs_undistortion(out / "sparse" / "0")
+    rec = load_reconstruction(out / "sparse" / "0")
+    assert {c.model.name for c in rec.cameras.values()} == {"PINHOLE"}
+    assert len(list((out / "images").iterdir())) == 16
+    masks = sorted((out / "masks").iterdir())
+    assert len(masks) == len(list((capture / "masks").iterdir()))
+    cam = next(iter(rec.cameras.values()))
+    for path in masks:
+        m = read_mask(path, (cam.height, cam.width))
+        assert m.any()  # the object is still there, in a binary mask of the undistorted size
+    with pytest.raises(CaptureError, match="already exists"):
+        undistort_capture(capture, out, sparse_dir=sparse)

@@ -117,3 +117,23 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     again = InConDiffPipeline.from_pretrained(tmp_path / "p")
     again.set_progress_bar_config(disable=True)
     assert np.allclose(run(pipe, *args).images, run(again, *args).images, atol=1e-5)
+
+
+def test_model_resolution_adds_an_upsampled_correction_to_the_full_size_prior(pipe):
+    image, hole, refs, ref_masks, warps = case(h=60, w=90)
+    hole[:] = False
+    hole[15:45, 20:70] = True
+    out = run(pipe, image, hole, refs, ref_masks, warps, model_resolution=32)
+    result, prior = out.images[0], out.priors[0]
+    assert result.shape == image.shape
+    assert np.array_equal(result[~hole], image[~hole])
+    correction = (result - prior)[hole]
+    assert np.abs(correction).max() > 1e-3  # the (randomly initialised) model did change the prior
+    # the correction was made at 32 px and upsampled: it is smooth at full size, the prior's noise is kept
+    rough = np.abs(np.diff(result - prior, axis=1))[hole[:, 1:] & hole[:, :-1]].mean()
+    assert rough < np.abs(np.diff(prior, axis=1))[hole[:, 1:] & hole[:, :-1]].mean() / 3
+
+    untrained = InConDiffPipeline(InConDiffDenoiser(**TINY), InConDiffPipeline.default_scheduler())
+    untrained.set_progress_bar_config(disable=True)
+    same = run(untrained, image, hole, refs, ref_masks, warps, model_resolution=32)
+    assert np.allclose(same.images[0], same.priors[0], atol=1e-6)  # zero correction: the prior exactly

@@ -13,6 +13,17 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, help="write OUT/sparse/0 instead of CAPTURE/sparse/0")
     p.add_argument("--matcher", choices=("auto", "exhaustive", "sequential"), default="auto")
     p.add_argument(
+        "--camera-model",
+        default="SIMPLE_PINHOLE",
+        help="COLMAP camera model; with lens distortion (e.g. SIMPLE_RADIAL, OPENCV) an undistorted PINHOLE "
+        "copy of the capture is written to --undistorted-out",
+    )
+    p.add_argument(
+        "--undistorted-out",
+        default=None,
+        help="new folder for the undistorted capture (default: CAPTURE_undistorted beside the capture)",
+    )
+    p.add_argument(
         "--no-retry",
         action="store_true",
         help="do not retry with the preset for hard captures when views stay unregistered",
@@ -38,8 +49,16 @@ def run(args) -> int:
     from colmap_tools.reconstruct import reconstruct
 
     out = Path(args.out) if args.out else Path(args.capture)
-    rec = reconstruct(args.capture, args.out, args.matcher, retry_hard=not args.no_retry)
+    rec = reconstruct(
+        args.capture, args.out, args.matcher, camera_model=args.camera_model, retry_hard=not args.no_retry
+    )
     sparse = out / "sparse" / "0"
+    from colmap_tools.undistort import needs_undistortion, undistort_capture
+
+    if needs_undistortion(sparse):
+        target = Path(args.undistorted_out or f"{Path(args.capture).resolve()}_undistorted")
+        undistort_capture(args.capture, target, sparse_dir=sparse)
+        print(f"undistorted PINHOLE capture (use it for the next steps): {target}")
     if args.nerfstudio:
         from colmap_tools.export import export_nerfstudio
 

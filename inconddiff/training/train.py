@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prior_start_fraction", type=float, default=0.5)
     p.add_argument("--max_timestep_fraction", type=float, default=0.6, help="most samples use t below this")
     p.add_argument("--outside_weight", type=float, default=0.05, help="loss weight outside the hole")
+    p.add_argument(
+        "--lpips_weight",
+        type=float,
+        default=0.1,
+        help="weight of LPIPS (AlexNet, real weights) between the composited prediction and the truth",
+    )
     p.add_argument("--sample_every", type=int, default=500, help="steps between sample grids")
     p.add_argument("--log_every", type=int, default=20)
     p.add_argument("--num_threads", type=int, default=None, help="torch CPU threads")
@@ -142,7 +148,20 @@ def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
     weight = hole + args.outside_weight * (1 - hole)
     if "ignore" in batch:
         weight = weight * (1 - batch["ignore"])
-    return ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3).clamp_min(1e-8)
+    loss = ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3).clamp_min(1e-8)
+    if getattr(args, "lpips_weight", 0.0) > 0:
+        # perceptual term on the composite (known pixels as given): MSE alone drifts towards blur,
+        # which costs box LPIPS, the measure the warp fills are strongest on
+        keep = 1 - hole if "ignore" not in batch else (1 - hole) * (1 - batch["ignore"])
+        composite = pred * (1 - keep) + truth * keep
+        loss = loss + args.lpips_weight * _lpips(device)(composite.clamp(-1, 1), truth).mean()
+    return loss
+
+
+def _lpips(device: torch.device):
+    from inconddiff.metrics import _lpips_net
+
+    return _lpips_net("alex", str(device))
 
 
 def save_loss_curve(rows: list[dict], path: Path) -> None:
