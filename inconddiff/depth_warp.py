@@ -104,6 +104,48 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     return 1.0 / np.maximum(out, 1e-9)
 
 
+def fit_inverse_depth_plane(
+    uv: np.ndarray, depth: np.ndarray, tol: float = 0.015, iters: int = 256, seed: int = 0
+) -> tuple[np.ndarray | None, float]:
+    """Robust plane through depth samples: inverse depth affine in the pixel coordinates (a plane in 3D).
+
+    RANSAC over triples, a sample is an inlier within `tol` relative inverse-depth error; the plane is refit
+    on the inliers. Returns (coefficients a, b, c of 1/z = a u + b v + c, inlier fraction), or (None, 0).
+    """
+    n = len(uv)
+    if n < 6:
+        return None, 0.0
+    inv = 1.0 / depth
+    design = np.concatenate([uv, np.ones((n, 1))], 1)
+    rng = np.random.default_rng(seed)
+    triples = np.stack([rng.choice(n, 3, replace=False) for _ in range(iters)])
+    a = design[triples]
+    ok = np.abs(np.linalg.det(a)) > 1e-9
+    if not ok.any():
+        return None, 0.0
+    coef = np.linalg.solve(a[ok], inv[triples[ok]][..., None])[..., 0]
+    resid = np.abs(coef @ design.T - inv[None]) / inv[None]
+    inliers = resid < tol
+    best = inliers[np.argmax(inliers.sum(1))]
+    coef, *_ = np.linalg.lstsq(design[best], inv[best], rcond=None)
+    final = np.abs(design @ coef - inv) / inv < tol
+    return coef, float(final.mean())
+
+
+def surface_depth(
+    uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray, min_inliers: float = 0.7
+) -> np.ndarray:
+    """Depth of the surface the samples lie on at `query_uv`: one robust plane when it explains at least
+    `min_inliers` of them (walls, floors, ground: noise in the sparse points then averages out instead of
+    making the interpolated surface jagged), else `interpolate_depth`."""
+    coef, frac = fit_inverse_depth_plane(uv, depth)
+    if coef is not None and frac >= min_inliers:
+        inv = np.concatenate([query_uv, np.ones((len(query_uv), 1))], 1) @ coef
+        if (inv > 1e-9).all():
+            return 1.0 / inv
+    return interpolate_depth(uv, depth, query_uv)
+
+
 def hole_depth_samples(
     camera: Camera, points: np.ndarray, window: tuple[int, int, int, int], margin: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:

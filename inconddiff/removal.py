@@ -27,10 +27,10 @@ from inconddiff.depth_warp import (
     background_points,
     crop_pixel_grid,
     hole_depth_samples,
-    interpolate_depth,
     invalid_at,
     lookup,
     observed_depth_samples,
+    surface_depth,
     warp_reference,
 )
 from inconddiff.fillers import FillRequest, PreparedReference
@@ -88,7 +88,7 @@ def hole_depth(camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: C
     window = (box.y0, box.y1, box.x0, box.x1)
     uv, z = hole_depth_samples(camera, geometry.points[keep], window)
     grid = crop_pixel_grid(window, box.work_shape)
-    return interpolate_depth(uv, z, grid.reshape(-1, 2)).reshape(box.work_shape)
+    return surface_depth(uv, z, grid.reshape(-1, 2)).reshape(box.work_shape)
 
 
 def viewing_angle_deg(a: Camera, b: Camera, point: np.ndarray) -> float:

@@ -160,3 +160,22 @@ def test_missing_images_folder(tmp_path):
     (tmp_path / "c" / "masks").mkdir(parents=True)
     with pytest.raises(CaptureError, match="image folder not found"):
         remove_object(tmp_path / "c", tmp_path / "out", config=RemovalConfig(method="warp"))
+
+
+def test_surface_depth_fits_a_plane_through_noisy_points_and_falls_back_otherwise():
+    from inconddiff.depth_warp import fit_inverse_depth_plane, interpolate_depth, surface_depth
+
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(0, 100, (200, 2))
+    coef = np.array([0.001, -0.0005, 0.2])  # a tilted plane: 1/z affine in the pixel coordinates
+    true = 1.0 / (np.concatenate([uv, np.ones((200, 1))], 1) @ coef)
+    noisy = true * (1 + rng.normal(0, 0.003, 200))
+    noisy[:30] *= 0.5  # 15% outliers (nearer points)
+    fit, frac = fit_inverse_depth_plane(uv, noisy)
+    assert frac > 0.8 and np.allclose(fit, coef, rtol=0.05, atol=2e-5)
+    query = rng.uniform(10, 90, (50, 2))
+    want = 1.0 / (np.concatenate([query, np.ones((50, 1))], 1) @ coef)
+    assert np.abs(surface_depth(uv, noisy, query) / want - 1).max() < 0.01
+    # two surfaces half and half: no plane explains them, the samples are interpolated
+    two = np.where(uv[:, 0] < 50, true, true * 2)
+    assert np.array_equal(surface_depth(uv, two, query), interpolate_depth(uv, two, query))
