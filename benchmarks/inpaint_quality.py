@@ -50,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--model-resolution",
+        type=int,
+        default=None,
+        help="size the denoiser runs at (default: the model's training crop size; 0: the working size)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "inpaint_quality.json")
     return p.parse_args()
 
@@ -156,7 +162,7 @@ def main() -> None:
 
         weights = Path(args.model) if args.model else default_weights_dir()
         pipe = InConDiffPipeline.from_pretrained(str(weights))
-        diffusion = DiffusionFiller(pipe)
+        diffusion = DiffusionFiller(pipe, model_resolution=args.model_resolution)
     lp = LPIPS()
     rows = []
     examples = []

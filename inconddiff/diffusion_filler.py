@@ -21,10 +21,17 @@ class DiffusionFiller:
 
     name = "diffusion"
 
-    def __init__(self, pipe, steps: int = DEFAULT_STEPS, strength: float = DEFAULT_STRENGTH):
+    def __init__(
+        self,
+        pipe,
+        steps: int = DEFAULT_STEPS,
+        strength: float = DEFAULT_STRENGTH,
+        model_resolution: int | None = None,
+    ):
         self.pipe = pipe
         self.steps = steps
         self.strength = strength
+        self.model_resolution = model_resolution
         self.pipe.set_progress_bar_config(disable=True)
 
     @classmethod
@@ -50,5 +57,6 @@ class DiffusionFiller:
             num_inference_steps=self.steps,
             strength=self.strength,
             generator=generator,
+            model_resolution=self.model_resolution,
         )
         return out.images[0]

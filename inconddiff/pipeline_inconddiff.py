@@ -176,9 +176,10 @@ class InConDiffPipeline(DiffusionPipeline):
                 small values keep the prior's structure and let the model correct it.
             generator: torch generator for the noise (same seed, same output).
             output_type: "np", "pil" or "pt".
-            model_resolution: when set and a target is larger, the denoiser runs with the target's long side
-                scaled to this many pixels (e.g. the crop size it was trained at) and its correction of the
-                prior is upsampled and added to the full-resolution prior. None: the denoiser sees the full size.
+            model_resolution: when a target is larger, the denoiser runs with the target's long side scaled to
+                this many pixels and its correction of the prior is upsampled and added to the full-resolution
+                prior. None: the model's `sample_size` (the crop size it was trained at) when it has one;
+                0: the denoiser always sees the full size.
         Returns:
             `InConDiffPipelineOutput` (or a tuple (images, priors) with `return_dict=False`). Pixels outside the
             hole are returned exactly as given.
@@ -202,6 +203,8 @@ class InConDiffPipeline(DiffusionPipeline):
         if output_type not in ("np", "pil", "pt"):
             raise ValueError(f"output_type must be 'np', 'pil' or 'pt', got {output_type!r}")
         device, dtype = self._execution_device, self.unet.dtype
+        if model_resolution is None:
+            model_resolution = getattr(self.unet.config, "sample_size", None)
 
         # 2. Geometric priors, padding to the model's stride, conditions and references
         k = self.unet.downscale
@@ -232,7 +235,7 @@ class InConDiffPipeline(DiffusionPipeline):
                 results.append(img)
                 continue
             size = hole.shape
-            if model_resolution is not None and max(size) > model_resolution:
+            if model_resolution and max(size) > model_resolution:
                 # the denoiser runs at its own resolution; its correction of the prior is brought back
                 # up to the target's size and added to the full-resolution prior
                 scale = model_resolution / max(size)

@@ -137,3 +137,18 @@ def test_model_resolution_adds_an_upsampled_correction_to_the_full_size_prior(pi
     untrained.set_progress_bar_config(disable=True)
     same = run(untrained, image, hole, refs, ref_masks, warps, model_resolution=32)
     assert np.allclose(same.images[0], same.priors[0], atol=1e-6)  # zero correction: the prior exactly
+
+
+def test_model_runs_at_its_training_size_by_default():
+    torch.manual_seed(0)
+    unet = InConDiffDenoiser(**TINY, sample_size=32)
+    for p in unet.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    pipe = InConDiffPipeline(unet, InConDiffPipeline.default_scheduler())
+    pipe.set_progress_bar_config(disable=True)
+    image, hole, refs, ref_masks, warps = case(h=60, w=90)
+    default = run(pipe, image, hole, refs, ref_masks, warps).images[0]
+    explicit = run(pipe, image, hole, refs, ref_masks, warps, model_resolution=32).images[0]
+    full = run(pipe, image, hole, refs, ref_masks, warps, model_resolution=0).images[0]
+    assert np.array_equal(default, explicit)
+    assert not np.allclose(default, full)

@@ -115,7 +115,10 @@ class InConDiffDenoiser(ModelMixin, ConfigMixin):
         attention_head_dim: int = 32,
         norm_num_groups: int = 8,
         time_embed_dim: int = 128,
+        sample_size: int | None = None,
     ):
+        """`sample_size`: the crop size the model was trained at (the pipeline runs it there by default);
+        None: no preferred size, it runs at the size it is given."""
         super().__init__()
         chans = tuple(block_out_channels)
         g = norm_num_groups

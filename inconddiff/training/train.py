@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("initialised from %s", args.init_from)
     else:
         model = InConDiffDenoiser(
-            block_out_channels=tuple(args.block_out_channels), attention_levels=tuple(args.attention_levels)
+            block_out_channels=tuple(args.block_out_channels),
+            attention_levels=tuple(args.attention_levels),
+            sample_size=int(data.arrays["truth"].shape[1]),
         )
     ema = EMAModel(
         model.parameters(), decay=args.ema_decay, model_cls=InConDiffDenoiser, model_config=model.config
