@@ -120,3 +120,29 @@ def test_train_script_runs_checkpoints_and_resumes(scene, tmp_path):
     pipe = InConDiffPipeline.from_pretrained(tmp_path / "run" / "pipeline")
     assert list(pipe.unet.config.block_out_channels) == [8, 16]
     shutil.rmtree(tmp_path / "run")
+
+
+def test_without_view_matches_rebuilding_the_model_from_its_tracks():
+    from inconddiff.depth_warp import SceneGeometry
+    from inconddiff.training.samples import without_view
+
+    rng = np.random.default_rng(0)
+    names = [f"v{i}" for i in range(6)]
+    points = rng.normal(size=(300, 3))
+    tracks = [
+        [
+            (n, float(rng.uniform(0, 99)), float(rng.uniform(0, 99)))
+            for n in rng.choice(names, 3, replace=False)
+        ]
+        for _ in range(300)
+    ]
+    geometry = SceneGeometry({n: None for n in names}, points, tracks)
+    reduced = without_view(geometry, "v2")
+    rebuilt = SceneGeometry(geometry.cameras, reduced.points, reduced.tracks)  # observations from tracks
+    assert "v2" not in reduced.observations
+    for n in names:
+        if n != "v2":
+            assert np.array_equal(reduced.observations[n][0], rebuilt.observations[n][0])
+            assert np.allclose(reduced.observations[n][1], rebuilt.observations[n][1])
+    kept = [X for X, t in zip(points, tracks, strict=True) if sum(o[0] != "v2" for o in t) >= 2]
+    assert np.allclose(reduced.points, np.array(kept))

@@ -51,14 +51,26 @@ class SceneData:
 
 def without_view(geometry: SceneGeometry, stem: str) -> SceneGeometry:
     """The model as if `stem` had seen none of its points: its observations dropped, and the points
-    that keep fewer than two observations removed."""
-    points, tracks = [], []
-    for X, track in zip(geometry.points, geometry.tracks, strict=True):
-        rest = [o for o in track if o[0] != stem]
-        if len(rest) >= 2:
-            points.append(X)
-            tracks.append(rest)
-    return SceneGeometry(geometry.cameras, np.array(points).reshape(-1, 3), tracks)
+    that keep fewer than two observations removed. The per-view observation index is derived from the
+    original's (not rebuilt from the tracks), so this is cheap enough to call for every sample."""
+    obs = geometry.observations
+    counts = np.zeros(len(geometry.points), dtype=np.int64)
+    for name, (idx, _) in obs.items():
+        if name != stem:
+            np.add.at(counts, idx, 1)
+    keep = counts >= 2
+    new_index = np.full(len(geometry.points), -1, dtype=np.int64)
+    new_index[keep] = np.arange(int(keep.sum()))
+    tracks = [[o for o in geometry.tracks[i] if o[0] != stem] for i in np.flatnonzero(keep)]
+    out = SceneGeometry(geometry.cameras, geometry.points[keep].reshape(-1, 3), tracks)
+    observations = {}
+    for name, (idx, xy) in obs.items():
+        if name == stem:
+            continue
+        sel = keep[idx]
+        observations[name] = (new_index[idx[sel]], xy[sel])
+    out.__dict__["observations"] = observations  # fills the cached_property
+    return out
 
 
 def make_sample(
