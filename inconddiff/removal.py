@@ -98,6 +98,46 @@ def viewing_angle_deg(a: Camera, b: Camera, point: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
+@dataclass
+class HoleProbe:
+    """A target's hole seen at probe resolution with its background depth: what reference scores use."""
+
+    camera: Camera
+    depth: np.ndarray
+    grid: np.ndarray
+    hole: np.ndarray
+    centre: np.ndarray
+
+
+def hole_probe(
+    target: str, mask: np.ndarray, geometry: SceneGeometry, keep: np.ndarray, probe_size: int = 48
+) -> HoleProbe | None:
+    """The probe of `target`'s hole, or None when no background depth is known there."""
+    cam = geometry.cameras[target]
+    box = crop_around_hole(mask, probe_size, context=0.0, min_size=8)
+    depth = hole_depth(cam, geometry, keep, box)
+    hole = resize_mask(box.cut(mask), box.work_shape)
+    if not np.isfinite(depth).any() or not hole.any():
+        return None
+    grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), box.work_shape)
+    centre_uv = grid[hole].mean(axis=0)
+    centre = cam.unproject(centre_uv[None], np.array([np.nanmedian(depth[hole])]))[0]
+    return HoleProbe(cam, depth, grid, hole, centre)
+
+
+def reference_score(
+    probe: HoleProbe, reference: Camera, invalid: np.ndarray | None, angle_falloff_deg: float = 20.0
+) -> float:
+    """The fraction of the probed hole `reference` sees (its `invalid` region and image borders excluded)
+    through the background depth, times a falloff with the angle between the two views at the hole."""
+    mapx, mapy, _, valid = lookup(probe.camera, probe.depth, probe.grid, reference)
+    if invalid is not None:
+        valid &= ~invalid_at(invalid, mapx, mapy)
+    coverage = float(valid[probe.hole].mean())
+    angle = viewing_angle_deg(probe.camera, reference, probe.centre)
+    return coverage * float(np.exp(-angle / angle_falloff_deg))
+
+
 def rank_references(
     target: str,
     mask: np.ndarray,
@@ -106,31 +146,38 @@ def rank_references(
     masks: dict[str, np.ndarray],
     angle_falloff_deg: float = 20.0,
     probe_size: int = 48,
+    probe: HoleProbe | None = None,
 ) -> list[tuple[str, float]]:
-    """All registered views ranked for `target`: the fraction of its hole each one sees (its own hole and
-    image borders excluded) through the interpolated background depth, times a falloff with the angle
-    between the two views at the hole."""
-    cam = geometry.cameras[target]
-    box = crop_around_hole(mask, probe_size, context=0.0, min_size=8)
-    depth = hole_depth(cam, geometry, keep, box)
-    if not np.isfinite(depth).any():
+    """All registered views ranked for `target` by `reference_score` (their own holes in `masks` count as
+    unseen). `probe` reuses a `hole_probe` made before."""
+    probe = probe or hole_probe(target, mask, geometry, keep, probe_size)
+    if probe is None:
         return []
-    grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), box.work_shape)
-    hole = resize_mask(box.cut(mask), box.work_shape)
-    centre_uv = grid[hole].mean(axis=0)
-    centre = cam.unproject(centre_uv[None], np.array([np.nanmedian(depth[hole])]))[0]
     out = []
     for name, ref in geometry.cameras.items():
         if name == target:
             continue
-        mapx, mapy, _, valid = lookup(cam, depth, grid, ref)
-        if name in masks:
-            valid &= ~invalid_at(masks[name], mapx, mapy)
-        coverage = float(valid[hole].mean()) if hole.any() else 0.0
-        angle = viewing_angle_deg(cam, ref, centre)
-        score = coverage * float(np.exp(-angle / angle_falloff_deg))
+        score = reference_score(probe, ref, masks.get(name), angle_falloff_deg)
         if score > 0:
             out.append((name, score))
+    out.sort(key=lambda ns: (-ns[1], ns[0]))
+    return out
+
+
+def rescore_filled(
+    ranking: list[tuple[str, float]],
+    filled_view: str,
+    probe: HoleProbe | None,
+    geometry: SceneGeometry,
+    angle_falloff_deg: float = 20.0,
+) -> list[tuple[str, float]]:
+    """`ranking` with `filled_view` scored again now that its hole is filled (it sees through it)."""
+    if probe is None or filled_view not in geometry.cameras:
+        return ranking
+    score = reference_score(probe, geometry.cameras[filled_view], None, angle_falloff_deg)
+    out = [(n, sc) for n, sc in ranking if n != filled_view]
+    if score > 0:
+        out.append((filled_view, score))
     out.sort(key=lambda ns: (-ns[1], ns[0]))
     return out
 
@@ -332,11 +379,20 @@ def remove_object(
             done[stem] = asdict(rec)
 
     ranking: dict[str, list[tuple[str, float]]] = {}
+    probes: dict[str, HoleProbe | None] = {}
     for stem in masks:
         if stem in geometry.cameras and config.refs > 0:
+            probes[stem] = hole_probe(stem, masks[stem], geometry, keep)
             ranking[stem] = rank_references(
-                stem, masks[stem], geometry, keep, masks, config.angle_falloff_deg
+                stem, masks[stem], geometry, keep, masks, config.angle_falloff_deg, probe=probes[stem]
             )
+    # views filled in an earlier (interrupted) run see through their holes already
+    for stem in ranking:
+        for view in masks:
+            if view in done and view != stem:
+                ranking[stem] = rescore_filled(
+                    ranking[stem], view, probes[stem], geometry, config.angle_falloff_deg
+                )
 
     filled = {s for s in masks if s in done}
     todo = [s for s in masks if s not in done]
@@ -357,6 +413,11 @@ def remove_object(
             done[stem] = asdict(record)
             filled.add(stem)
             todo.remove(stem)
+            for other in todo:  # the new fill sees through its hole: what it offers the others changed
+                if other in ranking:
+                    ranking[other] = rescore_filled(
+                        ranking[other], stem, probes[other], geometry, config.angle_falloff_deg
+                    )
             progress.advance(task)
             logger.debug(
                 "%s filled (%s, refs %s) in %.1f s",

@@ -179,3 +179,30 @@ def test_surface_depth_fits_a_plane_through_noisy_points_and_falls_back_otherwis
     # two surfaces half and half: no plane explains them, the samples are interpolated
     two = np.where(uv[:, 0] < 50, true, true * 2)
     assert np.array_equal(surface_depth(uv, two, query), interpolate_depth(uv, two, query))
+
+
+def test_a_filled_view_is_rescored_as_seeing_through_its_hole(tiny_capture):
+    from colmap_tools.scene_arrays import load_scene_geometry
+    from inconddiff.depth_warp import background_points
+    from inconddiff.removal import hole_probe, rank_references, rescore_filled
+
+    cap = load_capture(tiny_capture)
+    geometry = load_scene_geometry(tiny_capture / "gt" / "sparse" / "0")
+    masks = {s: cap.mask(s) for s in cap.stems if cap.mask(s) is not None and cap.mask(s).any()}
+    keep = background_points(geometry, masks)
+    gains = []
+    for target in masks:
+        probe = hole_probe(target, masks[target], geometry, keep)
+        ranking = rank_references(target, masks[target], geometry, keep, masks, probe=probe)
+        before = dict(ranking)
+        for other in masks:
+            if other == target:
+                continue
+            after = dict(rescore_filled(ranking, other, probe, geometry))
+            assert after.get(other, 0.0) >= before.get(other, 0.0) - 1e-12  # filling never hides anything
+            assert {k: v for k, v in after.items() if k != other} == {
+                k: v for k, v in before.items() if k != other
+            }
+            gains.append(after.get(other, 0.0) - before.get(other, 0.0))
+    # neighbours' holes hide the same background as the target's: once filled, they see more of it
+    assert max(gains) > 0.05
