@@ -13,7 +13,7 @@ processes on a 2-core machine). Both build torchmetrics' LPIPS in `populate_modu
 used by this benchmark; our method never builds it). tensorf is bounded by the scene box, so it gets
 `scene_scale=2` to contain the room.
 
-    python benchmarks/nerf_speed.py --budget 300
+    python benchmarks/nerf_speed.py --budget 300 [--threads 1]
 """
 
 from __future__ import annotations
@@ -119,9 +119,12 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "data_cache" / "nerf_speed")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_speed.json")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1 on a machine shared with other jobs)"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     stub_torchmetrics_lpips()
 
     from inconddiff.synthetic import SynthConfig, generate_capture
@@ -172,6 +175,9 @@ def main() -> None:
         print(
             f"{row['method']:16s} {row['steps']:7d} {row['train_seconds']:8.0f} {row['best_heldout_psnr']:10.2f} {tt:>12s} {sp:>12s}"
         )
+    from nerf_integration.config import fit_trainer_config
+
+    cfg_ours = fit_trainer_config()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -182,8 +188,24 @@ def main() -> None:
                     "heldout": held,
                     "budget_seconds": args.budget,
                     "threads": torch.get_num_threads(),
-                    "note": "shared 2-core CPU; other jobs were running, so absolute times are inflated; "
-                    "compare within this run. Baselines used a stub for torchmetrics LPIPS (not used here).",
+                    "note": "shared 2-core CPU: a diffusion training job and other benchmarks ran at the same time, "
+                    "so absolute times are inflated and noisy; compare within this run. Baselines used a stub for "
+                    "torchmetrics LPIPS (not used here). Our method trains through fit.py's ray table (no "
+                    "datamanager per step); the baselines through nerfstudio's train_iteration.",
+                    "inconddiff_fit_model": {
+                        k: getattr(cfg_ours.pipeline.model, k)
+                        for k in (
+                            "resolutions",
+                            "color_resolutions",
+                            "upsample_steps",
+                            "density_components",
+                            "color_components",
+                            "sh_degree",
+                            "num_samples",
+                            "scene_radius",
+                        )
+                    }
+                    | {"rays_per_batch": cfg_ours.pipeline.datamanager.train_num_rays_per_batch},
                 },
                 "target_psnr": target,
                 "rows": rows,

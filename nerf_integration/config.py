@@ -23,7 +23,7 @@ from nerf_integration.model import InconddiffFitModelConfig
 MAX_STEPS = 1500
 
 
-def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 1024) -> TrainerConfig:
+def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 4096) -> TrainerConfig:
     """The method's TrainerConfig; `max_steps` also sets the learning-rate decay horizon."""
     return TrainerConfig(
         method_name="inconddiff-fit",
@@ -44,12 +44,12 @@ def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 1024) -
         ),
         optimizers={
             "grids": {
-                "optimizer": AdamOptimizerConfig(lr=0.05, eps=1e-15),
-                "scheduler": ExponentialDecaySchedulerConfig(lr_final=0.005, max_steps=max_steps),
+                "optimizer": AdamOptimizerConfig(lr=0.02, eps=1e-15),
+                "scheduler": ExponentialDecaySchedulerConfig(lr_final=0.002, max_steps=max_steps),
             },
             "mlp": {
-                "optimizer": AdamOptimizerConfig(lr=5e-3, eps=1e-15),
-                "scheduler": ExponentialDecaySchedulerConfig(lr_final=5e-4, max_steps=max_steps),
+                "optimizer": AdamOptimizerConfig(lr=2e-3, eps=1e-15),
+                "scheduler": ExponentialDecaySchedulerConfig(lr_final=2e-4, max_steps=max_steps),
             },
         },
         machine=MachineConfig(device_type="cuda" if torch.cuda.is_available() else "cpu"),
@@ -60,5 +60,5 @@ def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 1024) -
 
 inconddiff_fit = MethodSpecification(
     config=fit_trainer_config(),
-    description="Voxel-pyramid radiance field with empty-space skipping: fits a small capture in minutes on a CPU.",
+    description="Factorised (vector-matrix) radiance field with empty-space skipping: fits a small capture in minutes on a CPU.",
 )

@@ -40,7 +40,10 @@ def _finite(x: float) -> float | None:
 
 def region_scores(a: np.ndarray, b: np.ndarray, hole: np.ndarray | None, lpips: LPIPS | None) -> dict:
     """PSNR/SSIM of a against b inside `hole` and outside it (the control), LPIPS on the hole's box and on the
-    whole image with the hole made equal (outside only). Without a hole, only the `out_*` (whole image) scores."""
+    whole image with the hole made equal (outside only), and `gap_psnr` = in_psnr - out_psnr (how much worse the
+    hole is reproduced than the untouched pixels of the same view: near 0 for edits one field explains as well as
+    the capture itself, strongly negative for edits it cannot). Without a hole, only the `out_*` (whole image)
+    scores."""
     a = np.asarray(a)
     b = np.asarray(b)
     rec: dict = {}
@@ -52,6 +55,8 @@ def region_scores(a: np.ndarray, b: np.ndarray, hole: np.ndarray | None, lpips: 
             rec["in_lpips"] = lpips.in_box(a, b, hole)
     rec["out_psnr"] = _finite(psnr(a, b, outside))
     rec["out_ssim"] = _finite(ssim(a, b, outside))
+    if rec.get("in_psnr") is not None and rec["out_psnr"] is not None:
+        rec["gap_psnr"] = rec["in_psnr"] - rec["out_psnr"]
     if lpips is not None:
         a_out = a.copy()
         if hole is not None:
@@ -174,7 +179,7 @@ def evaluate_capture(
             "views": views,
             "notes": (
                 "render_vs_edit in_* = inside the edited holes (consistency), out_* = outside them (control: "
-                "how well the field fits untouched pixels). PSNR in dB (identical pixels count as 100 dB), "
+                "how well the field fits untouched pixels), gap_psnr = in_psnr - out_psnr per view. PSNR in dB (identical pixels count as 100 dB), "
                 "SSIM averaged over the region's pixels, in_lpips = LPIPS (AlexNet, v0.1 weights) on the hole's "
                 "bounding box grown to >= 32 px, out_lpips = whole image with the hole made equal."
             ),

@@ -148,13 +148,17 @@ def fit(
     config.save_config()
     pipeline = trainer.pipeline
     pipeline.train()
+    fast = _fast_batches(pipeline, config.pipeline.datamanager.train_num_rays_per_batch, seed)
     history: list[dict] = []
     train_seconds, step = 0.0, 0
     for step in range(max_steps):
         t0 = time.perf_counter()
         for cb in trainer.callbacks:
             cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        trainer.train_iteration(step)
+        if fast is not None:
+            _fast_iteration(pipeline.model, trainer.optimizers, fast, step)
+        else:
+            trainer.train_iteration(step)
         for cb in trainer.callbacks:
             cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
         train_seconds += time.perf_counter() - t0
@@ -171,6 +175,69 @@ def fit(
     pipeline.eval()
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
     return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history)
+
+
+class _RayTable:
+    """Every training pixel's ray and colour, precomputed once, drawn from at random each step."""
+
+    def __init__(
+        self, origins: torch.Tensor, directions: torch.Tensor, colours: torch.Tensor, rays: int, seed: int
+    ):
+        self.origins, self.directions, self.colours = origins, directions, colours
+        self.rays = rays
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, self.origins.shape[0], (self.rays,), generator=self.generator)
+        return self.origins[idx], self.directions[idx], self.colours[idx]
+
+
+@torch.no_grad()
+def _fast_batches(pipeline, rays: int, seed: int) -> _RayTable | None:
+    """For `inconddiff-fit`, a table of all training rays (pixels a dataset mask marks 0 left out, as nerfstudio's
+    pixel sampler does), so a step skips the datamanager's per-step sampling and ray generation; None for other
+    models, which train through nerfstudio's `train_iteration` unchanged."""
+    from nerf_integration.model import InconddiffFitModel
+
+    model = pipeline.model
+    if not isinstance(model, InconddiffFitModel):
+        return None
+    ds = pipeline.datamanager.train_dataset
+    origins, directions, colours = [], [], []
+    for i in range(len(ds)):
+        bundle = ds.cameras.generate_rays(camera_indices=i, keep_shape=True)
+        data = ds.get_data(i, image_type="float32")
+        keep = torch.ones(bundle.origins.shape[:2], dtype=torch.bool)
+        if "mask" in data:
+            keep = data["mask"][..., 0].bool()
+        origins.append(bundle.origins[keep])
+        directions.append(bundle.directions[keep])
+        colours.append(data["image"][..., :3][keep])
+    dev = model.device
+    return _RayTable(
+        torch.cat(origins).to(dev), torch.cat(directions).to(dev), torch.cat(colours).to(dev), rays, seed
+    )
+
+
+def _fast_iteration(model, optimizers, table: _RayTable, step: int) -> dict[str, torch.Tensor]:
+    """One optimisation step of `inconddiff-fit` on a random batch from the ray table (the model's own loss,
+    nerfstudio's optimisers and schedulers)."""
+    optimizers.zero_grad_all()
+    origins, directions, colours = table.draw()
+    c = model.config
+    near = origins.new_full((origins.shape[0], 1), c.near_plane)
+    far = origins.new_full((origins.shape[0], 1), c.far_plane)
+    outputs = model.render_rays(origins, directions, near, far)
+    loss_dict = model.get_loss_dict(outputs, {"image": colours})
+    loss = sum(loss_dict.values())
+    loss.backward()
+    optimizers.optimizer_step_all()
+    optimizers.scheduler_step_all(step)
+    if step % 100 == 0 and "samples_per_ray" in outputs:
+        log.debug(
+            "step %d: loss %.4f, %.1f samples per ray", step, float(loss), float(outputs["samples_per_ray"])
+        )
+    return loss_dict
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ It never builds torchmetrics' LPIPS (which downloads AlexNet); image metrics are
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,40 +22,60 @@ from nerfstudio.models.base_model import Model, ModelConfig
 from nerfstudio.utils import colormaps
 from torch import Tensor, nn
 
-from nerf_integration.field import VoxelField
+from nerf_integration.field import TensorVMField
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class InconddiffFitModelConfig(ModelConfig):
-    """Voxel-pyramid radiance field that fits a small capture in minutes on a CPU."""
+    """Factorised (vector-matrix) radiance field with empty-space skipping: fits a small capture in minutes on a CPU."""
 
     _target: type = field(default_factory=lambda: InconddiffFitModel)
     near_plane: float = 0.05
     """Nearest sample distance along a ray (scene units after nerfstudio's normalisation)."""
     far_plane: float = 1000.0
     """Farthest sample distance; the contraction maps it near the edge of the grid."""
-    num_samples: int = 64
-    """Samples per ray, half linear in distance up to 1, half linear in disparity beyond."""
-    density_resolutions: tuple[int, ...] = (32, 96)
-    """Side of each density grid, coarse to fine (summed)."""
-    feature_resolutions: tuple[int, ...] = (24, 64)
-    """Side of each colour-feature grid, coarse to fine (summed)."""
-    feature_dim: int = 8
-    """Colour features per voxel."""
-    hidden_dim: int = 64
-    """Width of the colour MLP."""
-    view_dependent: bool = True
-    """Give the colour MLP the view direction (spherical harmonics of degree 2)."""
-    tv_weight: float = 1e-3
-    """Weight of the total-variation regulariser on the grids."""
-    occupancy_resolution: int = 64
+    scene_radius: float = 1.5
+    """Half-side of the box (scene units) that gets the fine resolution; beyond it space is contracted. Orbit
+    captures normalised by nerfstudio (cameras within [-1, 1]) need ~1.5; forward-facing ones more."""
+    inner_fraction: float = 0.8
+    """Share of the grid's extent given to the inner box."""
+    resolutions: tuple[int, ...] = (128, 200, 300)
+    """Density grid resolution, coarse to fine: the factors are resampled to the next one at `upsample_steps`."""
+    color_resolutions: tuple[int, ...] = (128, 256, 512)
+    """Colour grid resolution, coarse to fine (texture needs finer cells than geometry)."""
+    upsample_steps: tuple[int, ...] = (100, 250)
+    """Training steps at which the grid moves to the next of `resolutions` (optimiser state is reset)."""
+    density_components: int = 16
+    """Rank of the density factorisation per axis pair."""
+    color_components: int = 12
+    """Rank of the colour factorisation per axis pair."""
+    sh_degree: int = 0
+    """Spherical-harmonic degree of the colour (0: view-independent, 1: linear in the view direction). With 1 the
+    colour can explain parallax away, and the geometry of a few-minute fit comes out far worse (measured: median
+    depth error 150% vs 5% after 300 steps on a synthetic orbit); use it only for strongly glossy captures."""
+    num_samples: int = 256
+    """Samples per ray linear in distance from `near_plane` to 2 x `scene_radius` (about one per voxel at the
+    finest resolution)."""
+    num_far_samples: int = 32
+    """Samples per ray linear in disparity beyond 2 x `scene_radius`."""
+    warmup_stride: int = 4
+    """Before `occupancy_start`, only every n-th sample is used (nothing is skipped yet)."""
+    tv_weight: float = 1e-2
+    """Weight of the total-variation regulariser on the planes."""
+    sparsity_weight: float = 1e-3
+    """Weight of the log(1 + 10 alpha) prior on sampled densities (pushes unexplained fog to empty space)."""
+    occupancy_resolution: int = 128
     """Side of the occupancy bitmap used to skip empty space."""
-    occupancy_threshold: float = 0.05
-    """Density below which a cell (and its 26 neighbours) counts as empty."""
-    occupancy_start: int = 30
+    occupancy_threshold: float = 0.5
+    """Density (per scene unit) below which a cell (and its 26 neighbours) counts as empty."""
+    occupancy_start: int = 40
     """First step at which empty space is skipped; the bitmap is refreshed every `occupancy_every` steps."""
-    occupancy_every: int = 25
+    occupancy_every: int = 16
     """Steps between occupancy refreshes."""
+    transmittance_threshold: float = 1e-3
+    """Samples behind this much remaining transmittance (found by a no-grad pass) are dropped."""
     color_weight_threshold: float = 1e-4
     """Samples whose compositing weight is below this get no colour evaluation."""
     masked_pixel_weight: float = 0.0
@@ -65,16 +86,36 @@ class InconddiffFitModelConfig(ModelConfig):
     """Colour behind everything: one learned RGB, or fixed black / white."""
 
 
-def lin_disp_spacing(s: Tensor, near: Tensor, far: Tensor) -> Tensor:
-    """Map s in [0, 1] to distances: linear up to 1, then linear in disparity (nerfacto's piecewise spacing)."""
+def swap_parameters(optimizers, swapped: dict[nn.Parameter, nn.Parameter]) -> None:
+    """Put new Parameters in place of old ones in nerfstudio's `Optimizers` (their Adam state starts afresh)."""
+    for name, opt in optimizers.optimizers.items():
+        for group in opt.param_groups:
+            for i, p in enumerate(group["params"]):
+                if p in swapped:
+                    opt.state.pop(p, None)
+                    group["params"][i] = swapped[p]
+        params = optimizers.parameters.get(name)
+        if params is not None:
+            optimizers.parameters[name] = [swapped.get(p, p) for p in params]
 
-    def g(t: Tensor) -> Tensor:
-        return torch.where(t < 1, t / 2, 1 - 1 / (2 * t))
 
-    def g_inv(u: Tensor) -> Tensor:
-        return torch.where(u < 0.5, 2 * u, 1 / (2 - 2 * u).clamp_min(1e-6))
+def sample_edges(near: Tensor, far: Tensor, t_lin: float, n_lin: int, n_far: int) -> Tensor:
+    """Sample interval edges per ray (N, n_lin + n_far + 1): linear in distance from near to t_lin, then linear
+    in disparity from t_lin to far (rays whose near lies beyond t_lin get all samples in disparity)."""
+    n = near.shape[0]
+    split = torch.maximum(near, torch.minimum(far, near.new_tensor(t_lin)))
+    u = torch.linspace(0.0, 1.0, n_lin + 1, device=near.device).expand(n, -1)
+    lin = near + (split - near) * u
+    v = torch.linspace(0.0, 1.0, n_far + 1, device=near.device)[1:].expand(n, -1)
+    far_disp = 1 / (1 / split.clamp_min(1e-6) * (1 - v) + 1 / far * v)
+    return torch.cat([lin, far_disp], -1)
 
-    return g_inv(s * g(far) + (1 - s) * g(near))
+
+def composite(sigma: Tensor, deltas: Tensor) -> tuple[Tensor, Tensor]:
+    """Compositing weights and transmittance before each sample, for densities (N, S) over intervals (N, S)."""
+    alpha = 1 - torch.exp(-sigma * deltas)
+    trans = torch.cumprod(torch.cat([alpha.new_ones(alpha.shape[0], 1), 1 - alpha + 1e-10], dim=-1), dim=-1)
+    return alpha * trans[:, :-1], trans[:, :-1]
 
 
 class InconddiffFitModel(Model):
@@ -85,38 +126,68 @@ class InconddiffFitModel(Model):
     def populate_modules(self) -> None:
         super().populate_modules()
         c = self.config
+        if not len(c.upsample_steps) == len(c.resolutions) - 1 == len(c.color_resolutions) - 1:
+            raise ValueError("upsample_steps needs one step per resolution after the first")
         self.collider = NearFarCollider(near_plane=c.near_plane, far_plane=c.far_plane)
-        self.field = VoxelField(
-            density_resolutions=tuple(c.density_resolutions),
-            feature_resolutions=tuple(c.feature_resolutions),
-            feature_dim=c.feature_dim,
-            hidden_dim=c.hidden_dim,
-            view_dependent=c.view_dependent,
+        self.field = TensorVMField(
+            resolution=c.resolutions[0],
+            color_resolution=c.color_resolutions[0],
+            density_components=c.density_components,
+            color_components=c.color_components,
+            sh_degree=c.sh_degree,
+            scene_radius=c.scene_radius,
+            inner_fraction=c.inner_fraction,
             occupancy_resolution=c.occupancy_resolution,
         )
         self.background_logit = nn.Parameter(torch.zeros(3), requires_grad=c.background == "learned")
         self.step = 0
+        self.occupancy_active = False
 
     def get_param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
-            "grids": self.field.grid_param_groups(),
-            "mlp": self.field.mlp_param_groups() + [self.background_logit],
+            "grids": self.field.grid_parameters(),
+            "mlp": self.field.basis_parameters() + [self.background_logit],
         }
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """Grow the factors to the checkpoint's resolution first (a fitted model is larger than a new one)."""
+        dkey = next((k for k in state_dict if k.endswith("field.density_planes")), None)
+        ckey = next((k for k in state_dict if k.endswith("field.color_planes")), None)
+        if dkey is not None and ckey is not None:
+            self.field.upsample(int(state_dict[dkey].shape[-1]), int(state_dict[ckey].shape[-1]))
+        self.occupancy_active = True
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def training_step(self, step: int, optimizers=None) -> None:
+        """Per-step schedule: grow the grid at `upsample_steps` (resetting its optimiser state) and refresh the
+        occupancy bitmap. Called by nerfstudio's trainer (callback) and by `fit`'s own loop."""
+        self.step = step
+        c = self.config
+        if step in c.upsample_steps:
+            k = list(c.upsample_steps).index(step) + 1
+            res = c.resolutions[k]
+            swapped = self.field.upsample(res, c.color_resolutions[k])
+            if optimizers is not None:
+                swap_parameters(optimizers, swapped)
+            log.debug("step %d: grid resolution %d", step, res)
+        if step >= c.occupancy_start and (step - c.occupancy_start) % c.occupancy_every == 0:
+            kept = self.field.update_occupancy(c.occupancy_threshold)
+            self.occupancy_active = True
+            log.debug("step %d: occupancy %.3f", step, kept)
 
     def get_training_callbacks(
         self, training_callback_attributes: TrainingCallbackAttributes
     ) -> list[TrainingCallback]:
-        def set_step(step: int) -> None:
-            self.step = step
-            c = self.config
-            if step >= c.occupancy_start and (step - c.occupancy_start) % c.occupancy_every == 0:
-                self.field.update_occupancy(c.occupancy_threshold)
+        optimizers = training_callback_attributes.optimizers
+
+        def on_step(step: int) -> None:
+            self.training_step(step, optimizers)
 
         return [
             TrainingCallback(
                 where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
                 update_every_num_iters=1,
-                func=set_step,
+                func=on_step,
             )
         ]
 
@@ -128,49 +199,63 @@ class InconddiffFitModel(Model):
         return torch.sigmoid(self.background_logit)
 
     def get_outputs(self, ray_bundle: RayBundle) -> dict[str, Tensor]:
-        c = self.config
         if ray_bundle.nears is None or ray_bundle.fars is None:
             ray_bundle = self.collider(ray_bundle)
         origins, dirs = ray_bundle.origins.view(-1, 3), ray_bundle.directions.view(-1, 3)
-        n_rays, n_s = origins.shape[0], c.num_samples
         near, far = ray_bundle.nears.view(-1, 1), ray_bundle.fars.view(-1, 1)
+        return self.render_rays(origins, dirs, near, far)
 
-        # 1. Sample distances (stratified while training).
-        s = torch.linspace(0.0, 1.0, n_s + 1, device=origins.device).expand(n_rays, n_s + 1)
-        if self.training:
-            s = s + (torch.rand(n_rays, n_s + 1, device=s.device) - 0.5) / n_s
-            s = s.clamp(0.0, 1.0).sort(dim=-1).values
-        edges = lin_disp_spacing(s, near, far)
-        t_mid = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    def render_rays(self, origins: Tensor, dirs: Tensor, near: Tensor, far: Tensor) -> dict[str, Tensor]:
+        """RGB, depth and accumulation of rays (origins and unit directions (N, 3), near and far (N, 1))."""
+        c = self.config
+        n_rays = origins.shape[0]
+        skip = self.occupancy_active or not self.training
+        stride = 1 if skip else c.warmup_stride
+        # 1. Sample intervals (jittered per ray while training).
+        edges = sample_edges(
+            near, far, 2 * c.scene_radius, c.num_samples // stride, c.num_far_samples // stride
+        )
         deltas = edges[:, 1:] - edges[:, :-1]
+        u = torch.rand(n_rays, 1, device=edges.device) if self.training else edges.new_full((n_rays, 1), 0.5)
+        t_mid = edges[:, :-1] + u * deltas
+        n_s = t_mid.shape[1]
         xyz = self.field.normalise(origins[:, None, :] + dirs[:, None, :] * t_mid[..., None]).view(-1, 3)
 
-        # 2. Densities, skipping cells the occupancy bitmap marks empty.
-        if self.training and self.step < c.occupancy_start:
-            keep = None
-            sigma = self.field.density(xyz).view(n_rays, n_s)
-        else:
+        # 2. Keep samples in occupied cells and, by a no-grad pass, in front of where each ray becomes opaque.
+        if skip:
             keep = self.field.occupied(xyz).nonzero().squeeze(-1)
-            sigma = xyz.new_zeros(n_rays * n_s)
-            if keep.numel():
-                sigma = sigma.index_put((keep,), self.field.density(xyz[keep]).squeeze(-1))
-            sigma = sigma.view(n_rays, n_s)
-
-        # 3. Compositing weights.
-        alpha = 1 - torch.exp(-sigma * deltas)
-        trans = torch.cumprod(torch.cat([alpha.new_ones(n_rays, 1), 1 - alpha + 1e-10], dim=-1), dim=-1)
-        weights = alpha * trans[:, :-1]
+            if torch.is_grad_enabled() and keep.numel():
+                with torch.no_grad():
+                    sigma0 = xyz.new_zeros(n_rays * n_s).index_put((keep,), self.field.density(xyz[keep]))
+                    _, trans0 = composite(sigma0.view(n_rays, n_s), deltas)
+                keep = keep[trans0.reshape(-1)[keep] > c.transmittance_threshold]
+        else:
+            keep = torch.arange(n_rays * n_s, device=xyz.device)
+        sigma = xyz.new_zeros(n_rays * n_s)
+        if keep.numel():
+            sigma = sigma.index_put((keep,), self.field.density(xyz[keep]))
+        weights, _ = composite(sigma.view(n_rays, n_s), deltas)
         acc = weights.sum(-1, keepdim=True)
+        out: dict[str, Tensor] = {}
+        if self.training:  # empty-space prior on the densities actually sampled (clears fog the views allow)
+            out["sparsity"] = (
+                torch.log1p(sigma[keep] * deltas.reshape(-1)[keep] * 10).mean()
+                if keep.numel()
+                else sigma.sum()
+            )
+            out["samples_per_ray"] = sigma.new_tensor(keep.numel() / n_rays)
 
-        # 4. Colour only where it contributes.
-        sel = (weights.detach().view(-1) > c.color_weight_threshold).nonzero().squeeze(-1)
+        # 3. Colour only where it contributes.
+        wflat = weights.detach().view(-1)
+        sel = keep[wflat[keep] > c.color_weight_threshold]
         rgb_s = xyz.new_zeros(n_rays * n_s, 3)
         if sel.numel():
-            rgb_s = rgb_s.index_put((sel,), self.field.rgb(xyz[sel], dirs, sel // n_s))
+            rgb_s = rgb_s.index_put((sel,), self.field.rgb(xyz[sel], dirs[sel // n_s]))
         rgb = (weights[..., None] * rgb_s.view(n_rays, n_s, 3)).sum(1) + (1 - acc) * self.background_rgb()
         depth = (weights * t_mid).sum(-1, keepdim=True) / acc.clamp_min(1e-6)
         depth = torch.where(acc > 1e-3, depth, far)
-        return {"rgb": rgb, "depth": depth, "accumulation": acc}
+        out.update({"rgb": rgb, "depth": depth, "accumulation": acc})
+        return out
 
     def get_metrics_dict(self, outputs, batch) -> dict[str, Tensor]:
         image = batch["image"][..., :3].to(self.device)
@@ -188,6 +273,8 @@ class InconddiffFitModel(Model):
         loss = {"rgb_loss": rgb_loss}
         if self.training and self.config.tv_weight > 0:
             loss["tv_loss"] = self.config.tv_weight * self.field.tv_loss()
+        if self.training and self.config.sparsity_weight > 0 and "sparsity" in outputs:
+            loss["sparsity_loss"] = self.config.sparsity_weight * outputs["sparsity"]
         return loss
 
     def get_image_metrics_and_images(
