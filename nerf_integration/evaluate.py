@@ -71,9 +71,9 @@ def _mean(records: list[dict], key: str) -> float | None:
 
 
 def summarise(views: list[dict]) -> dict:
-    """Means of every score over training views and held-out views separately."""
+    """Means of every score over training views, views whose holes were held out, and held-out views."""
     out: dict = {}
-    for split in ("train", "heldout"):
+    for split in ("train", "hole_heldout", "heldout"):
         recs = [v for v in views if v["split"] == split]
         if not recs:
             continue
@@ -117,13 +117,18 @@ def evaluate_capture(
     use_lpips: bool = True,
     overwrite: bool = False,
     seed: int = 0,
+    hole_holdout: bool = True,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
 
     `edited` is a capture folder (images/, masks/ marking the edited holes, cameras in transforms.json,
     sparse/0, gt/transforms.json or gt/sparse/0). `holdout` views are kept out of the fit and scored as novel
-    views. Returns the dict written to OUT/consistency.json.
+    views. With `hole_holdout`, every other masked training view (sorted by name) has its hole left out of the
+    fit (split "hole_heldout"): the field learns those pixels only from the other views' edits and the untouched
+    background, so render-vs-edit inside those holes measures whether an edit agrees with the rest of the capture
+    (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. Returns the
+    dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, render_views
 
@@ -134,7 +139,20 @@ def evaluate_capture(
         raise CaptureError(gt_dir, "ground-truth image folder not found")
     lpips = LPIPS() if use_lpips else None
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
-        data_dir, train, held = prepare_fit_data(edited, tmp / "nerf" / "data", holdout=holdout)
+        exclude: dict[str, np.ndarray] = {}
+        if hole_holdout:
+            from nerf_integration.fit import _frames_from_capture, heldout_stems
+
+            stems = sorted(
+                f["file_path"] for f in _frames_from_capture(edited)[0] if f["file_path"] in capture.images
+            )
+            held_views = set(heldout_stems(stems, holdout))
+            masked = [st for st in stems if st not in held_views and st in capture.masks]
+            masked = [st for st in masked if capture.mask(st).any()]
+            exclude = {st: capture.mask(st) for st in masked[1::2]}
+        data_dir, train, held = prepare_fit_data(
+            edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude
+        )
         t0 = time.perf_counter()
         result = fit(data_dir, tmp / "nerf", max_steps=max_steps, time_budget=time_budget, seed=seed)
         renders = render_views(result.pipeline)
@@ -155,7 +173,7 @@ def evaluate_capture(
             np.save(tmp / "depth" / f"{stem}.npy", depth.astype(np.float32))
             rec = {
                 "name": stem,
-                "split": "heldout" if stem in held else "train",
+                "split": "heldout" if stem in held else "hole_heldout" if stem in exclude else "train",
                 "hole_fraction": float(hole.mean()) if hole is not None else 0.0,
                 "render_vs_edit": region_scores(render, edit, hole, lpips),
             }
@@ -179,7 +197,10 @@ def evaluate_capture(
             "views": views,
             "notes": (
                 "render_vs_edit in_* = inside the edited holes (consistency), out_* = outside them (control: "
-                "how well the field fits untouched pixels), gap_psnr = in_psnr - out_psnr per view. PSNR in dB (identical pixels count as 100 dB), "
+                "how well the field fits untouched pixels), gap_psnr = in_psnr - out_psnr per view. Split "
+                "hole_heldout: training views whose hole pixels were left out of the fit (the consistency "
+                "score: the edit predicted from the other views); train: holes fitted; heldout: whole view "
+                "left out. PSNR in dB (identical pixels count as 100 dB), "
                 "SSIM averaged over the region's pixels, in_lpips = LPIPS (AlexNet, v0.1 weights) on the hole's "
                 "bounding box grown to >= 32 px, out_lpips = whole image with the hole made equal."
             ),
@@ -251,7 +272,9 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
 <h1>3D consistency: {html.escape(Path(report["capture"]).name)}</h1>
 <p>One radiance field (inconddiff-fit, {report["fit_steps"]} steps, {report["fit_seconds"]:.0f} s) was fitted to the
 edited images{" except the held-out views" if report["heldout"] else ""}. Edits that agree in 3D are reproduced by its
-renders inside the holes about as well as outside them (the control). Error maps: |render - edit| x4.</p>
+renders inside the holes about as well as outside them (the control). Views of the split <i>hole_heldout</i> had
+their hole pixels left out of the fit, so their hole scores say whether the edit agrees with what the other views
+put there (the consistency score). Error maps: |render - edit| x4.</p>
 <table><tr><th>split</th><th>pair</th><th>hole PSNR</th><th>hole SSIM</th><th>hole LPIPS</th>
 <th>outside PSNR</th><th>outside SSIM</th><th>outside LPIPS</th></tr>{"".join(summary_rows)}</table>
 <h2>Views</h2>

@@ -4,7 +4,9 @@
 sparse/0, gt/transforms.json or gt/sparse/0; images from any folder of same-stem files) with an explicit
 train / held-out split. `fit` runs nerfstudio's own Trainer machinery (pipeline, optimisers, callbacks,
 checkpoint + config.yml, so `ns-render` and `ns-eval` can load the result) one iteration at a time, with an
-optional wall-clock budget and a progress hook. `render_views` renders RGB and depth for train and held-out views.
+optional wall-clock budget and a progress hook; for `inconddiff-fit` each iteration draws its rays from a table
+of every training pixel built once (the same model, loss, optimisers and schedule as `ns-train`, without the
+datamanager's per-step sampling). `render_views` renders RGB and depth for train and held-out views.
 """
 
 from __future__ import annotations
@@ -74,9 +76,12 @@ def prepare_fit_data(
     holdout: int = 0,
     image_dir: str | os.PathLike | None = None,
     heldout: list[str] | None = None,
+    exclude: dict[str, np.ndarray] | None = None,
 ) -> tuple[Path, list[str], list[str]]:
     """Write work_dir/transforms.json for the capture's registered views, images from `image_dir` (default
-    capture/images), with `holdout` views (or the named `heldout` stems) kept out of training.
+    capture/images), with `holdout` views (or the named `heldout` stems) kept out of training and, for the views
+    named in `exclude`, the pixels where its bool mask is True kept out of the loss (nerfstudio masks, written to
+    work_dir/masks/).
 
     Returns (data dir, training stems, held-out stems)."""
     capture, work_dir = Path(capture), Path(work_dir)
@@ -89,6 +94,18 @@ def prepare_fit_data(
     stems = sorted(f["file_path"] for f in frames)
     held = list(heldout) if heldout is not None else heldout_stems(stems, holdout)
     train = [s for s in stems if s not in held]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if exclude:
+        from inconddiff.capture import write_image
+
+        for f in frames:
+            stem = f["file_path"]
+            keep = np.ones((int(f["h"]), int(f["w"])), bool)
+            if stem in exclude:
+                keep &= ~np.asarray(exclude[stem], bool)
+            path = work_dir / "masks" / f"{stem}.png"
+            write_image(path, keep.astype(np.uint8) * 255)
+            f["mask_path"] = str(path.resolve())
     for f in frames:
         f["file_path"] = str(images[f["file_path"]])
     meta = {"camera_model": "OPENCV", "frames": frames}
@@ -151,26 +168,33 @@ def fit(
     fast = _fast_batches(pipeline, config.pipeline.datamanager.train_num_rays_per_batch, seed)
     history: list[dict] = []
     train_seconds, step = 0.0, 0
-    for step in range(max_steps):
-        t0 = time.perf_counter()
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        if fast is not None:
-            _fast_iteration(pipeline.model, trainer.optimizers, fast, step)
-        else:
-            trainer.train_iteration(step)
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-        train_seconds += time.perf_counter() - t0
-        done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
-        if on_step is not None and ((step + 1) % hook_every == 0 or done):
-            pipeline.eval()
-            rec = on_step(step + 1, train_seconds, pipeline)
-            pipeline.train()
-            if rec:
-                history.append(rec)
-        if done:
-            break
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("fitting"), BarColumn(), TextColumn("{task.completed} steps"), TimeElapsedColumn())
+    total = max_steps if time_budget is None else None
+    with Progress(*columns, disable=None, transient=True) as progress:
+        task = progress.add_task("fit", total=total)
+        for step in range(max_steps):
+            t0 = time.perf_counter()
+            for cb in trainer.callbacks:
+                cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+            if fast is not None:
+                _fast_iteration(pipeline.model, trainer.optimizers, fast, step)
+            else:
+                trainer.train_iteration(step)
+            for cb in trainer.callbacks:
+                cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+            train_seconds += time.perf_counter() - t0
+            done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
+            if on_step is not None and ((step + 1) % hook_every == 0 or done):
+                pipeline.eval()
+                rec = on_step(step + 1, train_seconds, pipeline)
+                pipeline.train()
+                if rec:
+                    history.append(rec)
+            progress.advance(task)
+            if done:
+                break
     trainer.save_checkpoint(step)
     pipeline.eval()
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
@@ -235,7 +259,10 @@ def _fast_iteration(model, optimizers, table: _RayTable, step: int) -> dict[str,
     optimizers.scheduler_step_all(step)
     if step % 100 == 0 and "samples_per_ray" in outputs:
         log.debug(
-            "step %d: loss %.4f, %.1f samples per ray", step, float(loss), float(outputs["samples_per_ray"])
+            "step %d: loss %.4f, %.1f samples per ray",
+            step,
+            float(loss.detach()),
+            float(outputs["samples_per_ray"]),
         )
     return loss_dict
 

@@ -1,10 +1,18 @@
-"""The `inconddiff-fit` nerfstudio model: a voxel-pyramid radiance field with occupancy-skipping sampling.
+"""The `inconddiff-fit` nerfstudio model: a vector-matrix factorised radiance field with occupancy-skipping sampling.
 
-Per ray: stratified samples spaced linearly up to distance 1 and linearly in disparity beyond it (the contracted
-cube holds everything); samples in cells the occupancy bitmap marks empty are skipped; densities are composited;
-colour is evaluated only where a sample's compositing weight matters. Loss: photometric MSE (per-pixel weighted
-by nerfstudio's mask when the pixel sampler is told to keep masked pixels) plus total variation on the grids.
+Per ray: samples one voxel apart (linear in distance up to 2 x scene_radius, linear in disparity beyond, jittered per
+ray while training); samples in cells the occupancy bitmap marks empty are skipped; while training, a no-grad pass
+finds where each ray becomes opaque and drops the samples behind it; densities are composited and colour is
+evaluated only where a sample's compositing weight matters. The grids grow coarse to fine (`resolutions`,
+`color_resolutions` at `upsample_steps`). Loss: photometric MSE (per-pixel weighted by nerfstudio's mask when the
+pixel sampler keeps masked pixels), total variation on the planes and a sparsity prior on sampled densities.
 It never builds torchmetrics' LPIPS (which downloads AlexNet); image metrics are PSNR and SSIM.
+
+Why this design (measured on a 30-view 160x120 synthetic orbit, one CPU thread): the earlier dense voxel pyramid
+with an MLP spent ~2 s per step and reached ~20 dB; the factorised field reaches the texture resolution the views
+need (a colour plane of 512 cells across the room) with a few million parameters, so one step of 4096 rays costs
+a fraction of a second. View-independent colour (SH degree 0) is the default because with degree 1 the colour
+explained parallax away and the geometry came out wrong (median depth error 150% vs 5% after 300 steps).
 """
 
 from __future__ import annotations

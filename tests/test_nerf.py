@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inconddiff.capture import read_image
+from inconddiff.capture import read_image, read_mask
 from nerf_integration.evaluate import region_scores, summarise
 
 
@@ -169,6 +169,14 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
             assert v["render_vs_edit"]["in_psnr"] == pytest.approx(expected, abs=1e-6)
             assert v["edit_vs_gt"]["in_psnr"] == pytest.approx(expected, abs=1e-6)
             assert v["render_vs_gt"]["in_psnr"] == 100.0
+    # every other masked training view has its hole left out of the fit: mask 0 exactly in the hole
+    hole_held = [v["name"] for v in report["views"] if v["split"] == "hole_heldout"]
+    assert hole_held and report["summary"]["hole_heldout"]["views"] == len(hole_held)
+    for v in report["views"]:
+        written = read_mask(tmp_path / "out" / "nerf" / "data" / "masks" / f"{v['name']}.png")
+        hole = cap.mask(v["name"])
+        expected = ~hole if v["name"] in hole_held else np.ones_like(written)
+        assert (written == expected).all()
     held = report["summary"]["heldout"]
     assert held["views"] == 2 and report["heldout"] == [
         v["name"] for v in report["views"] if v["split"] == "heldout"
