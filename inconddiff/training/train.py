@@ -178,7 +178,7 @@ def save_loss_curve(rows: list[dict], path: Path) -> None:
         k = max(5, len(loss) // 30)
         ax.plot(steps[k - 1 :], np.convolve(loss, np.ones(k) / k, mode="valid"), label=f"mean of {k}")
     ax.set_xlabel("step")
-    ax.set_ylabel("hole-weighted MSE (x0, [-1, 1])")
+    ax.set_ylabel("loss (hole-weighted x0 MSE + LPIPS term)")
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
