@@ -29,6 +29,7 @@ from inconddiff.capture import load_capture, read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("sequential", "independent", "inconsistent")
+ABBREV = {"render_vs_edit": "r/edit", "edit_vs_gt": "edit/gt", "render_vs_gt": "r/gt"}
 
 
 def with_sparse_model(capture_dir: Path) -> Path:
@@ -119,10 +120,7 @@ def main() -> None:
         ("render_vs_gt", "in_psnr"),
     ]
     for split in ("hole_heldout", "train"):
-        print(
-            f"\nsplit {split}\n{'variant':14s} "
-            + " ".join(f"{g.split('_')[-1] + ' ' + k:>16s}" for g, k in keys)
-        )
+        print(f"\nsplit {split}\n{'variant':14s} " + " ".join(f"{ABBREV[g] + ' ' + k:>16s}" for g, k in keys))
         for variant, r in results.items():
             s = r["summary"].get(split, {})
             print(
