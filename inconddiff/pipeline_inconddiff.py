@@ -234,48 +234,28 @@ class InConDiffPipeline(DiffusionPipeline):
             if not hole.any():
                 results.append(img)
                 continue
+            # the denoiser runs at its own resolution; its correction of the prior is brought back up to the
+            # target's size and added to the full-resolution prior
             size = hole.shape
-            if model_resolution and max(size) > model_resolution:
-                # the denoiser runs at its own resolution; its correction of the prior is brought back
-                # up to the target's size and added to the full-resolution prior
+            scaled = bool(model_resolution) and max(size) > model_resolution
+            inputs = (img, hole, prior, valid)
+            if scaled:
                 scale = model_resolution / max(size)
                 small = (max(k, round(size[1] * scale)), max(k, round(size[0] * scale)))
-                img_s = cv2.resize(img, small, interpolation=cv2.INTER_AREA)
-                hole_s = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-                prior_s = cv2.resize(prior, small, interpolation=cv2.INTER_AREA)
-                valid_s = cv2.resize(valid.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.99
-                fill_s = self._denoise(
-                    img_s,
-                    hole_s,
-                    prior_s,
-                    valid_s,
-                    refs_b[b],
-                    rmasks_b[b],
-                    num_inference_steps,
-                    strength,
-                    generator,
-                    device,
-                    dtype,
+                img_s, hole_s, prior_s, valid_s = (
+                    cv2.resize(np.asarray(a, dtype=np.float32), small, interpolation=cv2.INTER_AREA)
+                    for a in inputs
                 )
-                correction = cv2.resize(fill_s - prior_s, size[::-1], interpolation=cv2.INTER_LINEAR)
-                out = np.clip(prior + correction, 0.0, 1.0)
-            else:
-                out = self._denoise(
-                    img,
-                    hole,
-                    prior,
-                    valid,
-                    refs_b[b],
-                    rmasks_b[b],
-                    num_inference_steps,
-                    strength,
-                    generator,
-                    device,
-                    dtype,
-                )
+                inputs = (img_s, hole_s > 0, prior_s, valid_s > 0.99)
+            fill = self._denoise(
+                *inputs, refs_b[b], rmasks_b[b], num_inference_steps, strength, generator, device, dtype
+            )
+            if scaled:
+                correction = cv2.resize(fill - inputs[2], size[::-1], interpolation=cv2.INTER_LINEAR)
+                fill = np.clip(prior + correction, 0.0, 1.0)
 
             # 6. Outside the hole, the input exactly
-            results.append(np.where(hole[..., None], out, img))
+            results.append(np.where(hole[..., None], fill, img))
 
         # 7. Output
         def convert(batch: list[np.ndarray]):
