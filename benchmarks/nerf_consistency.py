@@ -77,6 +77,9 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=None)
     ap.add_argument("--holdout", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--note", default="2-core CPU", help="what else ran on the machine (recorded in the JSON)"
+    )
     ap.add_argument("--workdir", type=Path, default=ROOT / "data_cache" / "nerf_consistency")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_consistency.json")
     args = ap.parse_args()
@@ -146,8 +149,7 @@ def main() -> None:
                 "hole_heldout_in_psnr": dict(zip(VARIANTS, scores, strict=True)),
                 "fitted_hole_in_psnr": dict(zip(VARIANTS, fitted, strict=True)),
                 "sequential_minus_independent_db": margin,
-                "note": "shared 2-core CPU (a diffusion training job and other benchmarks were running); "
-                f"torch threads {args.threads}",
+                "note": f"{args.note}; torch threads {args.threads}",
                 "results": results,
             },
             indent=1,

@@ -195,6 +195,11 @@ def test_distortion_model_gets_an_undistorted_pinhole_copy(small_capture, tmp_pa
     cam = next(iter(rec.cameras.values()))
     for path in masks:
         m = read_mask(path, (cam.height, cam.width))
-        assert m.any()  # the object is still there, in a binary mask of the undistorted size
+        original = read_mask(capture / "masks" / path.name)
+        # the object is still there, in a binary mask of the undistorted size, at about its size
+        # (the lens model is fit to a pinhole rendering, so its distortion is small)
+        if original.any():
+            assert abs(m.mean() - original.mean()) < 0.25 * original.mean()
+        assert m.any() == original.any()
     with pytest.raises(CaptureError, match="already exists"):
         undistort_capture(capture, out, sparse_dir=sparse)
