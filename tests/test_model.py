@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_model import TINY
 
 from inconddiff.models import CONDITION_CHANNELS, InConDiffDenoiser
-
-TINY = dict(
-    block_out_channels=(8, 16),
-    attention_levels=(1,),
-    attention_head_dim=8,
-    norm_num_groups=4,
-    time_embed_dim=16,
-)
 
 
 def inputs(b=2, k=1, size=16, seed=0):

@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+from tiny_model import TINY
 
 from inconddiff.models import InConDiffDenoiser
 from inconddiff.pipeline_inconddiff import InConDiffPipeline
-
-TINY = dict(
-    block_out_channels=(8, 16),
-    attention_levels=(1,),
-    attention_head_dim=8,
-    norm_num_groups=4,
-    time_embed_dim=16,
-)
 
 
 @pytest.fixture

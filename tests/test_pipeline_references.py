@@ -5,18 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from tiny_model import TINY
 
 from inconddiff.fillers import telea
 from inconddiff.models import InConDiffDenoiser
 from inconddiff.pipeline_inconddiff import InConDiffPipeline
 
-TINY = dict(
-    block_out_channels=(8, 16),
-    attention_levels=(1,),
-    attention_head_dim=8,
-    norm_num_groups=4,
-    time_embed_dim=16,
-)
 H_TRUE = np.array([[1.05, 0.04, -6.0], [-0.03, 0.98, 4.0], [2e-4, -1e-4, 1.0]])
 
 

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_model import TINY
 
 from inconddiff.training.holes import random_hole
 from inconddiff.training.samples import MAX_REFS, SceneData, make_sample, without_view, write_shard
@@ -59,13 +60,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(scene, tmp_path):
     write_shard(samples, tmp_path / "a.npz")
     batch = ShardData(tmp_path).batch(np.arange(len(samples)))
     torch.manual_seed(0)
-    model = InConDiffDenoiser(
-        block_out_channels=(8, 16),
-        attention_levels=(1,),
-        attention_head_dim=8,
-        norm_num_groups=4,
-        time_embed_dim=16,
-    )
+    model = InConDiffDenoiser(**TINY)
     scheduler = InConDiffPipeline.default_scheduler()
     args = argparse.Namespace(max_timestep_fraction=0.6, prior_start_fraction=0.5, outside_weight=0.05)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -7,18 +7,11 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from tiny_model import TINY
 
 from inconddiff.capture import CaptureError, load_capture
 from inconddiff.training.samples import SceneData, make_sample, write_shard
 from inconddiff.training.train import ShardData, loss_fn
-
-TINY = dict(
-    block_out_channels=(8, 16),
-    attention_levels=(1,),
-    attention_head_dim=8,
-    norm_num_groups=4,
-    time_embed_dim=16,
-)
 
 
 @pytest.fixture(scope="module")
