@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inconddiff.fillers import FillRequest
+from inconddiff.fillers import FillRequest, candidate_warps
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +46,15 @@ class DiffusionFiller:
 
     def __call__(self, request: FillRequest) -> np.ndarray:
         refs = request.references
+        warps, valids = candidate_warps(request)
         generator = torch.Generator().manual_seed(request.seed)
         out = self.pipe(
             request.image,
             request.hole,
             reference_images=[r.crop for r in refs],
             reference_masks=[r.crop_invalid for r in refs],
-            warped_references=[r.warped for r in refs],
-            warped_masks=[r.valid for r in refs],
+            warped_references=warps,
+            warped_masks=valids,
             num_inference_steps=self.steps,
             strength=self.strength,
             generator=generator,

@@ -33,6 +33,8 @@ class PreparedReference:
     """Its hole and out-of-image parts (bool h' x w')."""
     filled: bool = False
     """True when this reference is a view filled earlier in the run."""
+    alternatives: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    """Other warps of the same reference into the crop, (image, validity), e.g. by a homography."""
 
 
 @dataclass
@@ -45,6 +47,17 @@ class FillRequest:
     """bool h x w, True = fill."""
     references: list[PreparedReference] = field(default_factory=list)
     seed: int = 0
+
+
+def candidate_warps(request: FillRequest) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every warp of every reference of a request (depth warps, then their alternatives): the prior's
+    candidates."""
+    warps, valids = [], []
+    for r in request.references:
+        for warped, valid in [(r.warped, r.valid), *r.alternatives]:
+            warps.append(warped)
+            valids.append(valid)
+    return warps, valids
 
 
 class Filler(Protocol):
@@ -71,17 +84,111 @@ class TeleaFiller:
         return telea(request.image, request.hole)
 
 
+RING_FRACTION = 0.5
+
+
+def ring_errors(
+    image: np.ndarray,
+    hole: np.ndarray,
+    warps: list[np.ndarray],
+    valids: list[np.ndarray],
+    ring: int | None = None,
+) -> list[float]:
+    """Each warp's mean absolute error against the known pixels in a ring around the hole (where the warp is
+    valid), after matching its colour; inf when it covers less than a fifth of the ring. The ring is `ring`
+    pixels wide, by default half the hole's larger side: wide enough to show a warp that drifts away from the
+    hole's edge, where the depth or the homography was fit."""
+    if ring is None:
+        ys, xs = np.nonzero(hole)
+        side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 if len(ys) else 16
+        ring = max(8, int(RING_FRACTION * side))
+    band = cv2.dilate(hole.astype(np.uint8), np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)).astype(bool)
+    band &= ~hole
+    errors = []
+    for warp, valid in zip(warps, valids, strict=True):
+        sel = band & valid
+        if not band.any() or sel.sum() < max(20, 0.2 * band.sum()):
+            errors.append(float("inf"))
+            continue
+        matched = match_colour(warp, image, valid, hole)
+        errors.append(float(np.abs(matched[sel] - image[sel]).mean()))
+    return errors
+
+
+def consensus_errors(
+    image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
+) -> list[float]:
+    """Each warp's median disagreement with the other warps inside the hole (mean absolute difference where
+    both are valid, colours matched): independent warps that are right agree, broken ones do not. NaN when
+    no other warp overlaps it."""
+    matched = [match_colour(w, image, v, hole) for w, v in zip(warps, valids, strict=True)]
+    out = []
+    for i in range(len(warps)):
+        diffs = []
+        for j in range(len(warps)):
+            sel = hole & valids[i] & valids[j]
+            if i != j and sel.sum() >= max(20, 0.2 * (hole & valids[i]).sum()):
+                diffs.append(float(np.abs(matched[i][sel] - matched[j][sel]).mean()))
+        out.append(float(np.median(diffs)) if diffs else float("nan"))
+    return out
+
+
+def selection_scores(
+    image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
+) -> list[float]:
+    """How much to distrust each warp (lower is better): its error on the known pixels around the hole plus
+    its disagreement with the other warps inside it; inf when it cannot be checked on the known pixels."""
+    ring = ring_errors(image, hole, warps, valids)
+    consensus = consensus_errors(image, hole, warps, valids)
+    fallback = np.nanmax(consensus) if np.isfinite(consensus).any() else 0.0
+    return [
+        r + CONSENSUS_WEIGHT * (c if np.isfinite(c) else fallback)
+        for r, c in zip(ring, consensus, strict=True)
+    ]
+
+
+CONSENSUS_WEIGHT = 1.0
+
+
+def match_colour(warped: np.ndarray, target: np.ndarray, valid: np.ndarray, hole: np.ndarray, ring: int = 8):
+    """Per-channel gain and offset that map the warp onto the target in a ring around the hole."""
+    band = cv2.dilate(hole.astype(np.uint8), np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)).astype(bool)
+    sel = band & ~hole & valid
+    if sel.sum() < 20:
+        return warped
+    out = warped.astype(np.float64).copy()
+    for c in range(3):
+        a, b = warped[..., c][sel], target[..., c][sel]
+        gain = np.clip(b.std() / max(a.std(), 1e-6), 0.5, 2.0)
+        out[..., c] = (warped[..., c] - a.mean()) * gain + b.mean()
+    return np.clip(out, 0, 1)
+
+
 def geometric_prior(
     image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The warped references fused where they see the hole (robust mean), Telea where none does; and
-    where some reference saw. Pixels outside the hole are `image`'s."""
+    """The warped references where they see the hole, Telea where none does; and where some reference saw.
+
+    One warp per pixel, never an average (averaging slightly misaligned warps blurs): the warps are ranked
+    by how well they continue the known pixels in a ring around the hole (`ring_errors`, after colour
+    matching), the best fills what it sees, the next fill its gaps. Warps that cannot be checked on the ring
+    are fused (robust mean) and fill what the ranked ones leave. Pixels outside the hole are `image`'s."""
     prior = image.astype(np.float64).copy()
     valid = np.zeros(hole.shape, dtype=bool)
     if warps:
-        fused, valid = fuse_warps(warps, valids)
-        sel = hole & valid
-        prior[sel] = fused[sel]
+        errors = selection_scores(image, hole, warps, valids)
+        for i in np.argsort(errors, kind="stable"):
+            if not np.isfinite(errors[i]):
+                break
+            sel = hole & valids[i] & ~valid
+            prior[sel] = match_colour(warps[i], image, valids[i], hole)[sel]
+            valid |= valids[i]
+        unchecked = [i for i, e in enumerate(errors) if not np.isfinite(e)]
+        if unchecked:
+            fused, seen = fuse_warps([warps[i] for i in unchecked], [valids[i] for i in unchecked])
+            sel = hole & seen & ~valid
+            prior[sel] = fused[sel]
+            valid |= seen
     rest = hole & ~valid
     if rest.any():
         prior = telea(prior, rest)
@@ -94,10 +201,7 @@ class WarpFiller:
     name = "warp"
 
     def __call__(self, request: FillRequest) -> np.ndarray:
-        refs = request.references
-        prior, _ = geometric_prior(
-            request.image, request.hole, [r.warped for r in refs], [r.valid for r in refs]
-        )
+        prior, _ = geometric_prior(request.image, request.hole, *candidate_warps(request))
         return prior
 
 

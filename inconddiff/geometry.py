@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inconddiff.fillers import telea
+from inconddiff.fillers import match_colour, telea  # noqa: F401 (match_colour re-exported)
 
 
 @dataclass
@@ -23,6 +23,11 @@ class HomographyWarp:
     valid: np.ndarray  # bool HxW
     inliers: int
     H: np.ndarray | None  # reference -> target
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """uint8 as is; float in [0, 1] rounded to uint8."""
+    return image if image.dtype == np.uint8 else np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -76,20 +81,6 @@ def homography_warp(
     return HomographyWarp(warped.astype(np.float64), valid, int(inl.sum()), H)
 
 
-def match_colour(warped: np.ndarray, target: np.ndarray, valid: np.ndarray, hole: np.ndarray, ring: int = 8):
-    """Per-channel gain and offset that map the warp onto the target in a ring around the hole."""
-    band = cv2.dilate(hole.astype(np.uint8), np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)).astype(bool)
-    sel = band & ~hole & valid
-    if sel.sum() < 20:
-        return warped
-    out = warped.copy()
-    for c in range(3):
-        a, b = warped[..., c][sel], target[..., c][sel]
-        gain = np.clip(b.std() / max(a.std(), 1e-6), 0.5, 2.0)
-        out[..., c] = (warped[..., c] - a.mean()) * gain + b.mean()
-    return np.clip(out, 0, 1)
-
-
 def homography_fill(
     target: np.ndarray,
     hole: np.ndarray,
@@ -134,15 +125,12 @@ def warp_references(
     colour matched: (warps float HxWx3 in [0, 1], validities bool HxW). References without a homography
     (too few matches) are left out. The prior a pipeline uses when it is given no warps of its own."""
 
-    def u8(a: np.ndarray) -> np.ndarray:
-        return a if a.dtype == np.uint8 else np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
-
-    tgt = u8(np.asarray(target))
+    tgt = to_uint8(np.asarray(target))
     image = tgt.astype(np.float64) / 255.0
     warps, valids = [], []
     for i, ref in enumerate(references):
         inv = None if ref_invalids is None else ref_invalids[i]
-        warp = homography_warp(tgt, hole, u8(np.asarray(ref)), inv)
+        warp = homography_warp(tgt, hole, to_uint8(np.asarray(ref)), inv)
         if warp.H is None:
             continue
         warps.append(match_colour(warp.warped, image, warp.valid, hole))

@@ -34,6 +34,7 @@ from inconddiff.depth_warp import (
     warp_reference,
 )
 from inconddiff.fillers import FillRequest, PreparedReference
+from inconddiff.geometry import homography_warp, to_uint8
 from inconddiff.view_order import choose_references, next_view
 
 logger = logging.getLogger(__name__)
@@ -443,11 +444,15 @@ def prepare_request(
     working_size: int,
     context: float = 0.5,
     seed: int = 0,
+    homography_candidates: bool = True,
 ) -> tuple[FillRequest, CropBox]:
     """The crop around the hole at working resolution and its references warped into it.
 
     `invalid[name]` is the reference's untrustworthy region (its own unfilled hole) or None; `images(name)`
-    returns a reference's current pixels (uint8). Shared by the driver and the training data.
+    returns a reference's current pixels (uint8). With `homography_candidates`, each reference is also
+    warped by a homography fit to SIFT matches between the crops (exact for planar surfaces, where the
+    sparse depth is noisy): one more candidate (`PreparedReference.alternatives`) that the prior's checks
+    (`geometric_prior`) may prefer. Shared by the driver and the training data.
     """
     box = crop_around_hole(mask, working_size, context)
     work = box.work_shape
@@ -466,7 +471,12 @@ def prepare_request(
             rcrop, rinvalid = reference_crop(
                 cam, depth, grid, ref_cam, ref_img, invalid.get(name), working_size
             )
-            prepared.append(PreparedReference(name, score, warped, valid, rcrop, rinvalid))
+            ref = PreparedReference(name, score, warped, valid, rcrop, rinvalid)
+            if homography_candidates:
+                hw = homography_warp(to_uint8(crop), hole, to_uint8(rcrop), rinvalid)
+                if hw.H is not None:
+                    ref.alternatives.append((hw.warped, hw.valid))
+            prepared.append(ref)
     return FillRequest(image=crop, hole=hole, references=prepared, seed=seed), box
 
 

@@ -44,6 +44,46 @@ def test_warp_filler_copies_valid_reference_pixels_and_inpaints_the_rest():
     assert (out[unseen] > 0).all()  # inpainted, not left black
 
 
+def smooth_textured(h=48, w=64, seed=0):
+    """Texture at a scale of a few pixels, so a shift of a few pixels is a real error."""
+    import cv2
+
+    return cv2.GaussianBlur(textured(h, w, seed), (0, 0), 1.5)
+
+
+def test_prior_takes_the_warp_that_continues_the_known_pixels_not_an_average():
+    truth = smooth_textured()
+    hole = hole_mask()
+    damaged = truth.copy()
+    damaged[hole] = 0.0
+    shifted = np.roll(truth, 4, axis=1)  # a misaligned warp of the same reference
+    valid = np.ones_like(hole)
+    # the misaligned warp comes first and as an alternative of the same reference
+    ref = reference(shifted, valid)
+    ref.alternatives.append((truth, valid))
+    out = WarpFiller()(FillRequest(damaged, hole, [ref]))
+    assert np.abs(out[hole] - truth[hole]).max() < 0.05
+    mean_of_both = (truth + shifted) / 2  # what averaging the candidates would give
+    assert np.abs(out[hole] - truth[hole]).mean() < 0.2 * np.abs(mean_of_both[hole] - truth[hole]).mean()
+
+
+def test_consensus_rejects_the_warp_that_breaks_inside_the_hole():
+    truth = smooth_textured()
+    hole = hole_mask()
+    damaged = truth.copy()
+    damaged[hole] = 0.0
+    valid = np.ones_like(hole)
+    broken = truth.copy()
+    broken[hole] = smooth_textured(seed=7)[hole]  # right around the hole, wrong inside it
+    refs = [
+        reference(broken, valid, name="a"),
+        reference(truth, valid, name="b"),
+        reference(truth, valid, name="c"),
+    ]
+    out = WarpFiller()(FillRequest(damaged, hole, refs))
+    assert np.abs(out[hole] - truth[hole]).max() < 0.05
+
+
 def test_warp_filler_without_references_is_telea():
     truth = textured()
     hole = hole_mask()

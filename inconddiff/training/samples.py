@@ -20,7 +20,7 @@ import numpy as np
 
 from inconddiff.capture import load_capture
 from inconddiff.depth_warp import SceneGeometry, background_points
-from inconddiff.fillers import geometric_prior
+from inconddiff.fillers import candidate_warps, geometric_prior
 from inconddiff.removal import prepare_request, rank_references
 from inconddiff.training.holes import random_hole
 
@@ -119,12 +119,7 @@ def make_sample(
     )
     if request.hole.mean() < 0.01:
         return None
-    prior, valid = geometric_prior(
-        request.image,
-        request.hole,
-        [r.warped for r in request.references],
-        [r.valid for r in request.references],
-    )
+    prior, valid = geometric_prior(request.image, request.hole, *candidate_warps(request))
 
     def square(a: np.ndarray, interp=cv2.INTER_AREA) -> np.ndarray:
         return cv2.resize(a, (size, size), interpolation=interp)
