@@ -169,23 +169,27 @@ def geometric_prior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The warped references where they see the hole, Telea where none does; and where some reference saw.
 
-    One warp per pixel, never an average (averaging slightly misaligned warps blurs): the warps are ranked
-    by how well they continue the known pixels in a ring around the hole (`ring_errors`, after colour
-    matching), the best fills what it sees, the next fill its gaps. Warps that cannot be checked on the ring
-    are fused (robust mean) and fill what the ranked ones leave. Pixels outside the hole are `image`'s."""
+    The warps are scored (`selection_scores`: error on the known pixels around the hole, disagreement with
+    the other warps inside it). Those within `KEEP_TOLERANCE` of the best are fused (robust mean: warps
+    that agree average without blurring, and their noise cancels); the rest, best first, only fill what
+    the kept ones do not see. A single broken warp (jagged depth, wrong homography) so never blurs or
+    replaces the good ones. Colours are left as warped (matching each warp's colour to the ring around the
+    hole made the views' fills disagree; the paste-back harmonises colour). Pixels outside the hole are
+    `image`'s."""
     prior = image.astype(np.float64).copy()
     valid = np.zeros(hole.shape, dtype=bool)
     if warps:
-        errors = selection_scores(image, hole, warps, valids)
-        for i in np.argsort(errors, kind="stable"):
-            if not np.isfinite(errors[i]):
-                break
-            sel = hole & valids[i] & ~valid
-            prior[sel] = match_colour(warps[i], image, valids[i], hole)[sel]
-            valid |= valids[i]
-        unchecked = [i for i, e in enumerate(errors) if not np.isfinite(e)]
-        if unchecked:
-            fused, seen = fuse_warps([warps[i] for i in unchecked], [valids[i] for i in unchecked])
+        scores = np.asarray(selection_scores(image, hole, warps, valids))
+        order = [int(i) for i in np.argsort(scores, kind="stable")]
+        finite = np.isfinite(scores)
+        if finite.any():
+            best = scores[finite].min()
+            kept = [i for i in order if scores[i] <= best * (1 + KEEP_TOLERANCE) + 1e-3]
+        else:
+            kept = order
+        groups = [kept] + [[i] for i in order if i not in kept]
+        for group in groups:
+            fused, seen = fuse_warps([warps[i] for i in group], [valids[i] for i in group])
             sel = hole & seen & ~valid
             prior[sel] = fused[sel]
             valid |= seen
@@ -193,6 +197,9 @@ def geometric_prior(
     if rest.any():
         prior = telea(prior, rest)
     return prior, valid
+
+
+KEEP_TOLERANCE = 0.25
 
 
 class WarpFiller:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from inconddiff.capture import Capture, CaptureError, load_capture, read_image, write_image
 from inconddiff.compositing import CropBox, crop_around_hole, paste_back, resize_image, resize_mask
@@ -26,7 +27,9 @@ from inconddiff.depth_warp import (
     SceneGeometry,
     background_points,
     crop_pixel_grid,
+    fit_inverse_depth_plane,
     hole_depth_samples,
+    interpolate_depth,
     invalid_at,
     lookup,
     observed_depth_samples,
@@ -90,6 +93,33 @@ def hole_depth(camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: C
     uv, z = hole_depth_samples(camera, geometry.points[keep], window)
     grid = crop_pixel_grid(window, box.work_shape)
     return surface_depth(uv, z, grid.reshape(-1, 2)).reshape(box.work_shape)
+
+
+def hole_depth_alternatives(
+    camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox, primary: np.ndarray
+) -> list[np.ndarray]:
+    """Other plausible depths behind the hole than `primary` (`hole_depth`): the best plane through the
+    samples when it explains at least a third of them, and the interpolated surface smoothed (a jagged
+    interpolation melts the warps). Each warps the references once more; the prior picks by evidence."""
+    window = (box.y0, box.y1, box.x0, box.x1)
+    uv, z = hole_depth_samples(camera, geometry.points[keep], window)
+    grid = crop_pixel_grid(window, box.work_shape).reshape(-1, 2)
+    out = []
+    coef, frac = fit_inverse_depth_plane(uv, z)
+    if coef is not None and frac >= 1 / 3:
+        inv = np.concatenate([grid, np.ones((len(grid), 1))], 1) @ coef
+        if (inv > 1e-9).all():
+            plane = (1.0 / inv).reshape(box.work_shape)
+            if not np.allclose(plane, primary, rtol=1e-6, equal_nan=True):
+                out.append(plane)
+    interp = interpolate_depth(uv, z, grid).reshape(box.work_shape)
+    if np.isfinite(interp).all():
+        sigma = max(2.0, SMOOTH_DEPTH_FRACTION * max(box.work_shape))
+        out.append(1.0 / gaussian_filter(1.0 / interp, sigma, mode="nearest"))
+    return out
+
+
+SMOOTH_DEPTH_FRACTION = 0.08
 
 
 def viewing_angle_deg(a: Camera, b: Camera, point: np.ndarray) -> float:
@@ -445,6 +475,7 @@ def prepare_request(
     context: float = 0.5,
     seed: int = 0,
     homography_candidates: bool = True,
+    depth_alternatives: bool = True,
 ) -> tuple[FillRequest, CropBox]:
     """The crop around the hole at working resolution and its references warped into it.
 
@@ -452,7 +483,8 @@ def prepare_request(
     returns a reference's current pixels (uint8). With `homography_candidates`, each reference is also
     warped by a homography fit to SIFT matches between the crops (exact for planar surfaces, where the
     sparse depth is noisy): one more candidate (`PreparedReference.alternatives`) that the prior's checks
-    (`geometric_prior`) may prefer. Shared by the driver and the training data.
+    (`geometric_prior`) may prefer. With `depth_alternatives`, each reference is also warped with the other
+    plausible depths of `hole_depth_alternatives`. Shared by the driver and the training data.
     """
     box = crop_around_hole(mask, working_size, context)
     work = box.work_shape
@@ -462,6 +494,7 @@ def prepare_request(
     cam = geometry.cameras.get(stem)
     if cam is not None and refs:
         depth = hole_depth(cam, geometry, keep, box)
+        others = hole_depth_alternatives(cam, geometry, keep, box, depth) if depth_alternatives else []
         grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
         for name, score in refs:
             ref_cam = geometry.cameras[name]
@@ -472,6 +505,10 @@ def prepare_request(
                 cam, depth, grid, ref_cam, ref_img, invalid.get(name), working_size
             )
             ref = PreparedReference(name, score, warped, valid, rcrop, rinvalid)
+            for other in others:
+                ref.alternatives.append(
+                    warp_reference(cam, other, grid, ref_cam, ref_img, invalid.get(name), samples)
+                )
             if homography_candidates:
                 hw = homography_warp(to_uint8(crop), hole, to_uint8(rcrop), rinvalid)
                 if hw.H is not None:

@@ -187,16 +187,17 @@ def save_loss_curve(rows: list[dict], path: Path) -> None:
 
 
 @torch.no_grad()
-def sample_grid(model, scheduler_config, data: ShardData, path: Path, n: int = 6) -> dict:
+def sample_grid(model, scheduler_config, data: ShardData, path: Path, n: int = 6, n_scored: int = 64) -> dict:
     """Truth | hole | prior | model (one step from the prior at strength 0.2) for the first n samples, and
-    masked PSNR of prior and model over them."""
+    masked PSNR of prior and model over the first n_scored (more than are shown: a figure to choose a
+    checkpoint by on validation data)."""
     import imageio.v3 as iio
 
     from inconddiff.pipeline_inconddiff import InConDiffPipeline
 
     pipe = InConDiffPipeline(model, InConDiffPipeline.default_scheduler().from_config(scheduler_config))
     pipe.set_progress_bar_config(disable=True)
-    idx = np.arange(min(n, len(data)))
+    idx = np.arange(min(max(n, n_scored), len(data)))
     rows, ps_prior, ps_model = [], [], []
     for i in idx:
         a = {k: data.arrays[k][i] for k in ShardData.KEYS}
@@ -216,6 +217,8 @@ def sample_grid(model, scheduler_config, data: ShardData, path: Path, n: int = 6
         m = a["hole"]
         ps_prior.append(10 * np.log10(1 / max(((a["prior"] / 255.0 - truth) ** 2)[m].mean(), 1e-10)))
         ps_model.append(10 * np.log10(1 / max(((out - truth) ** 2)[m].mean(), 1e-10)))
+        if i >= n:
+            continue
         hole = np.repeat(m[..., None], 3, 2).astype(np.float64)
         rows.append(np.concatenate([truth, hole, a["prior"] / 255.0, out], 1))
     grid = np.concatenate(rows, 0)
