@@ -7,7 +7,9 @@ dropped (it cannot see behind a real object). Each method fills the hole using t
 - `telea`: OpenCV Telea, no references;
 - `homography`: the classical baseline, the best of the top references by SIFT inliers, warped by a
   homography fit near the hole, colour matched, Telea where it has no pixels;
-- `warp`: our depth-from-sparse-points warp of K references, fused, Telea where none sees;
+- `warp`: our geometric prior: each of K references warped with depths from the sparse points and by a
+  homography, the warps scored on the known pixels around the hole and by mutual agreement, the good ones
+  fused, Telea where none sees;
 - `ours_k0`: the diffusion model without references (prior = Telea);
 - `ours`: the diffusion model with K references;
 - `auto`: what the product does (`warp` unless the model refills probe holes clearly better).
@@ -44,7 +46,7 @@ def parse_args() -> argparse.Namespace:
         "--recon", type=Path, default=ROOT / "data_cache" / "heldout_recon", help="held-out models"
     )
     p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
-    p.add_argument("--views", type=int, default=4, help="target views per capture")
+    p.add_argument("--views", type=int, default=8, help="target views per capture")
     p.add_argument("--refs", type=int, default=3)
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
