@@ -14,6 +14,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from inconddiff.compositing import harmonise
 from inconddiff.depth_warp import fuse_warps
 
 
@@ -190,6 +191,12 @@ def geometric_prior(
         groups = [kept] + [[i] for i in order if i not in kept]
         for group in groups:
             fused, seen = fuse_warps([warps[i] for i in group], [valids[i] for i in group])
+            if HARMONISE:
+                # exposure differs between views: the warp's offset from the known pixels around the hole,
+                # spread smoothly into it (where the warp has no pixels there, no offset is assumed)
+                full = np.where(seen[..., None], fused, image)
+                side = max(hole.shape)
+                fused = harmonise(full, image, hole, ring=max(3, side // 32), sigma=max(2.0, 0.15 * side))
             sel = hole & seen & ~valid
             prior[sel] = fused[sel]
             valid |= seen
@@ -200,6 +207,7 @@ def geometric_prior(
 
 
 KEEP_TOLERANCE = 0.25
+HARMONISE = True
 
 
 class WarpFiller:

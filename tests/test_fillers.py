@@ -120,3 +120,14 @@ def test_best_of_picks_the_filler_that_refills_probes_correctly():
     assert best.last_method == "right" and out is truth
     assert best.last_scores["right"] == 0.0 and best.last_scores["wrong"] > 0.1
     assert right.calls == 3 and wrong.calls == 2  # two probes each, then the real fill
+
+
+def test_prior_removes_the_exposure_difference_of_the_reference():
+    truth = smooth_textured()
+    hole = hole_mask()
+    damaged = truth.copy()
+    damaged[hole] = 0.0
+    darker = np.clip(truth - 0.15, 0, 1)  # the reference saw the same surface, exposed darker
+    out = WarpFiller()(FillRequest(damaged, hole, [reference(darker, np.ones_like(hole))]))
+    assert abs((out[hole] - truth[hole]).mean()) < 0.03
+    assert np.abs(out[hole] - truth[hole]).mean() < 0.3 * np.abs(darker[hole] - truth[hole]).mean()

@@ -55,7 +55,13 @@ def test_pixels_outside_the_hole_come_back_exactly(pipe, k):
     assert result.shape == image.shape  # odd sizes are padded and cropped back
     assert np.array_equal(result[~hole], image[~hole])
     assert not np.allclose(result[hole], image[hole])
-    assert np.allclose(out.priors[0][hole], warps[0][hole])  # the warp is the prior where valid
+    # the prior is the warp where valid, up to a smooth offset matching it to the pixels around the hole
+    offset = out.priors[0] - warps[0]
+    inner = hole & np.roll(hole, 1, axis=1)
+    assert (
+        np.abs(np.diff(offset, axis=1))[inner[:, 1:]].mean()
+        < 0.1 * np.abs(np.diff(warps[0], axis=1))[inner[:, 1:]].mean()
+    )
 
 
 def test_same_seed_same_output_other_seed_other_output(pipe):
