@@ -86,6 +86,11 @@ class TeleaFiller:
 
 
 RING_FRACTION = 0.5
+"""Width of the ring of known pixels a warp is checked on, as a fraction of the hole's larger side."""
+CONSENSUS_WEIGHT = 1.0
+"""Weight of a warp's disagreement with the others inside the hole against its ring error."""
+KEEP_TOLERANCE = 0.25
+"""Warps whose score is within this fraction of the best one are fused; the others only fill gaps."""
 
 
 def ring_errors(
@@ -96,9 +101,9 @@ def ring_errors(
     ring: int | None = None,
 ) -> list[float]:
     """Each warp's mean absolute error against the known pixels in a ring around the hole (where the warp is
-    valid), after matching its colour; inf when it covers less than a fifth of the ring. The ring is `ring`
-    pixels wide, by default half the hole's larger side: wide enough to show a warp that drifts away from the
-    hole's edge, where the depth or the homography was fit."""
+    valid); inf when it covers less than a fifth of the ring. The ring is `ring` pixels wide, by default
+    `RING_FRACTION` of the hole's larger side: wide enough to show a warp that drifts away from the hole's
+    edge, where the depth or the homography was fit. Pass colour-matched warps (`match_colour`)."""
     if ring is None:
         ys, xs = np.nonzero(hole)
         side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 if len(ys) else 16
@@ -111,25 +116,21 @@ def ring_errors(
         if not band.any() or sel.sum() < max(20, 0.2 * band.sum()):
             errors.append(float("inf"))
             continue
-        matched = match_colour(warp, image, valid, hole)
-        errors.append(float(np.abs(matched[sel] - image[sel]).mean()))
+        errors.append(float(np.abs(warp[sel] - image[sel]).mean()))
     return errors
 
 
-def consensus_errors(
-    image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
-) -> list[float]:
+def consensus_errors(hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]) -> list[float]:
     """Each warp's median disagreement with the other warps inside the hole (mean absolute difference where
-    both are valid, colours matched): independent warps that are right agree, broken ones do not. NaN when
-    no other warp overlaps it."""
-    matched = [match_colour(w, image, v, hole) for w, v in zip(warps, valids, strict=True)]
+    both are valid): independent warps that are right agree, broken ones do not. NaN when no other warp
+    overlaps it. Pass colour-matched warps (`match_colour`)."""
     out = []
     for i in range(len(warps)):
         diffs = []
         for j in range(len(warps)):
             sel = hole & valids[i] & valids[j]
             if i != j and sel.sum() >= max(20, 0.2 * (hole & valids[i]).sum()):
-                diffs.append(float(np.abs(matched[i][sel] - matched[j][sel]).mean()))
+                diffs.append(float(np.abs(warps[i][sel] - warps[j][sel]).mean()))
         out.append(float(np.median(diffs)) if diffs else float("nan"))
     return out
 
@@ -138,17 +139,16 @@ def selection_scores(
     image: np.ndarray, hole: np.ndarray, warps: list[np.ndarray], valids: list[np.ndarray]
 ) -> list[float]:
     """How much to distrust each warp (lower is better): its error on the known pixels around the hole plus
-    its disagreement with the other warps inside it; inf when it cannot be checked on the known pixels."""
-    ring = ring_errors(image, hole, warps, valids)
-    consensus = consensus_errors(image, hole, warps, valids)
+    its disagreement with the other warps inside it, both after matching its colour to the ring (exposure
+    differs between views); inf when it cannot be checked on the known pixels."""
+    matched = [match_colour(w, image, v, hole) for w, v in zip(warps, valids, strict=True)]
+    ring = ring_errors(image, hole, matched, valids)
+    consensus = consensus_errors(hole, matched, valids)
     fallback = np.nanmax(consensus) if np.isfinite(consensus).any() else 0.0
     return [
         r + CONSENSUS_WEIGHT * (c if np.isfinite(c) else fallback)
         for r, c in zip(ring, consensus, strict=True)
     ]
-
-
-CONSENSUS_WEIGHT = 1.0
 
 
 def match_colour(warped: np.ndarray, target: np.ndarray, valid: np.ndarray, hole: np.ndarray, ring: int = 8):
@@ -174,9 +174,9 @@ def geometric_prior(
     the other warps inside it). Those within `KEEP_TOLERANCE` of the best are fused (robust mean: warps
     that agree average without blurring, and their noise cancels); the rest, best first, only fill what
     the kept ones do not see. A single broken warp (jagged depth, wrong homography) so never blurs or
-    replaces the good ones. Colours are left as warped (matching each warp's colour to the ring around the
-    hole made the views' fills disagree; the paste-back harmonises colour). Pixels outside the hole are
-    `image`'s."""
+    replaces the good ones. Each fused group's offset from the known pixels around the hole is spread
+    smoothly into it (`harmonise`: exposure differs between views; one offset per group, not a gain per
+    warp, which made the views' fills disagree). Pixels outside the hole are `image`'s."""
     prior = image.astype(np.float64).copy()
     valid = np.zeros(hole.shape, dtype=bool)
     if warps:
@@ -189,14 +189,12 @@ def geometric_prior(
         else:
             kept = order
         groups = [kept] + [[i] for i in order if i not in kept]
+        side = max(hole.shape)
         for group in groups:
             fused, seen = fuse_warps([warps[i] for i in group], [valids[i] for i in group])
-            if HARMONISE:
-                # exposure differs between views: the warp's offset from the known pixels around the hole,
-                # spread smoothly into it (where the warp has no pixels there, no offset is assumed)
-                full = np.where(seen[..., None], fused, image)
-                side = max(hole.shape)
-                fused = harmonise(full, image, hole, ring=max(3, side // 32), sigma=max(2.0, 0.15 * side))
+            # where the warp has no pixels around the hole, no offset is assumed
+            full = np.where(seen[..., None], fused, image)
+            fused = harmonise(full, image, hole, ring=max(3, side // 32), sigma=max(2.0, 0.15 * side))
             sel = hole & seen & ~valid
             prior[sel] = fused[sel]
             valid |= seen
@@ -204,10 +202,6 @@ def geometric_prior(
     if rest.any():
         prior = telea(prior, rest)
     return prior, valid
-
-
-KEEP_TOLERANCE = 0.25
-HARMONISE = True
 
 
 class WarpFiller:

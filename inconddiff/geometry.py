@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inconddiff.fillers import match_colour, telea  # noqa: F401 (match_colour re-exported)
+from inconddiff.fillers import match_colour, telea
 
 
 @dataclass
@@ -31,9 +31,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(
-        image if image.dtype == np.uint8 else np.round(image * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY
-    )
+    return cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
 
 
 def homography_warp(
