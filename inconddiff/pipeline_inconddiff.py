@@ -17,6 +17,7 @@ from inconddiff.geometry import warp_references
 from inconddiff.models import InConDiffDenoiser
 
 ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
+NEUTRAL_CORRECTION = True
 
 
 @dataclass
@@ -159,6 +160,7 @@ class InConDiffPipeline(DiffusionPipeline):
         output_type: str = "np",
         return_dict: bool = True,
         model_resolution: int | None = None,
+        neutral_correction: bool = NEUTRAL_CORRECTION,
     ) -> InConDiffPipelineOutput | tuple:
         """Fill `mask_image`'s hole (True/255 = fill) in `image`.
 
@@ -180,6 +182,8 @@ class InConDiffPipeline(DiffusionPipeline):
                 this many pixels and its correction of the prior is upsampled and added to the full-resolution
                 prior. None: the model's `sample_size` (the crop size it was trained at) when it has one;
                 0: the denoiser always sees the full size.
+            neutral_correction: remove the mean of the model's correction over the hole, so that it cannot
+                shift the fill's overall colour (the prior's colour is matched to the hole's surroundings).
         Returns:
             `InConDiffPipelineOutput` (or a tuple (images, priors) with `return_dict=False`). Pixels outside the
             hole are returned exactly as given.
@@ -250,9 +254,14 @@ class InConDiffPipeline(DiffusionPipeline):
             fill = self._denoise(
                 *inputs, refs_b[b], rmasks_b[b], num_inference_steps, strength, generator, device, dtype
             )
+            correction = fill - inputs[2]
+            if neutral_correction:
+                # the prior's colour is already matched to the known pixels around the hole: the model
+                # corrects structure, not the hole's mean colour
+                correction = correction - correction[inputs[1]].mean(axis=0)
             if scaled:
-                correction = cv2.resize(fill - inputs[2], size[::-1], interpolation=cv2.INTER_LINEAR)
-                fill = np.clip(prior + correction, 0.0, 1.0)
+                correction = cv2.resize(correction, size[::-1], interpolation=cv2.INTER_LINEAR)
+            fill = np.clip(prior + correction, 0.0, 1.0)
 
             # 6. Outside the hole, the input exactly
             results.append(np.where(hole[..., None], fill, img))

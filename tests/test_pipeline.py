@@ -151,3 +151,15 @@ def test_model_runs_at_its_training_size_by_default():
     full = run(pipe, image, hole, refs, ref_masks, warps, model_resolution=0).images[0]
     assert np.array_equal(default, explicit)
     assert not np.allclose(default, full)
+
+
+def test_neutral_correction_cannot_shift_the_fills_mean_colour(pipe):
+    image, hole, refs, ref_masks, warps = case()
+    with torch.no_grad():
+        pipe.unet.conv_out.bias.fill_(0.4)  # a model that brightens every fill
+    shifted = run(pipe, image, hole, refs, ref_masks, warps, neutral_correction=False)
+    neutral = run(pipe, image, hole, refs, ref_masks, warps, neutral_correction=True)
+    prior = neutral.priors[0]
+    assert (shifted.images[0] - prior)[hole].mean() > 0.1
+    assert abs((neutral.images[0] - prior)[hole].mean()) < 0.02
+    assert not np.allclose(neutral.images[0][hole], prior[hole])  # the structure of the correction stays
