@@ -132,17 +132,29 @@ def fit_inverse_depth_plane(
     return coef, float(final.mean())
 
 
+PLANE_MIN_INLIERS = 0.7
+"""The surface behind a hole is taken as one plane when it explains at least this fraction of the samples."""
+
+
+def plane_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """Depth at `query_uv` of the robust plane through the samples (`fit_inverse_depth_plane`), None when
+    there is none or it passes behind the camera there; and the plane's inlier fraction."""
+    coef, frac = fit_inverse_depth_plane(uv, depth)
+    if coef is None:
+        return None, 0.0
+    inv = np.concatenate([query_uv, np.ones((len(query_uv), 1))], 1) @ coef
+    return (1.0 / inv if (inv > 1e-9).all() else None), frac
+
+
 def surface_depth(
-    uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray, min_inliers: float = 0.7
+    uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray, min_inliers: float = PLANE_MIN_INLIERS
 ) -> np.ndarray:
     """Depth of the surface the samples lie on at `query_uv`: one robust plane when it explains at least
     `min_inliers` of them (walls, floors, ground: noise in the sparse points then averages out instead of
     making the interpolated surface jagged), else `interpolate_depth`."""
-    coef, frac = fit_inverse_depth_plane(uv, depth)
-    if coef is not None and frac >= min_inliers:
-        inv = np.concatenate([query_uv, np.ones((len(query_uv), 1))], 1) @ coef
-        if (inv > 1e-9).all():
-            return 1.0 / inv
+    plane, frac = plane_depth(uv, depth, query_uv)
+    if plane is not None and frac >= min_inliers:
+        return plane
     return interpolate_depth(uv, depth, query_uv)
 
 

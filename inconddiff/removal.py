@@ -23,17 +23,17 @@ from scipy.ndimage import gaussian_filter
 from inconddiff.capture import Capture, CaptureError, load_capture, read_image, write_image
 from inconddiff.compositing import CropBox, crop_around_hole, paste_back, resize_image, resize_mask
 from inconddiff.depth_warp import (
+    PLANE_MIN_INLIERS,
     Camera,
     SceneGeometry,
     background_points,
     crop_pixel_grid,
-    fit_inverse_depth_plane,
     hole_depth_samples,
     interpolate_depth,
     invalid_at,
     lookup,
     observed_depth_samples,
-    surface_depth,
+    plane_depth,
     warp_reference,
 )
 from inconddiff.fillers import FillRequest, PreparedReference
@@ -89,34 +89,32 @@ class ViewRecord:
 
 def hole_depth(camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox) -> np.ndarray:
     """Depth of the background behind the hole over the crop, at working resolution (NaN if unknown)."""
-    window = (box.y0, box.y1, box.x0, box.x1)
-    uv, z = hole_depth_samples(camera, geometry.points[keep], window)
-    grid = crop_pixel_grid(window, box.work_shape)
-    return surface_depth(uv, z, grid.reshape(-1, 2)).reshape(box.work_shape)
+    return hole_depths(camera, geometry, keep, box, alternatives=False)[0]
 
 
-def hole_depth_alternatives(
-    camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox, primary: np.ndarray
-) -> list[np.ndarray]:
-    """Other plausible depths behind the hole than `primary` (`hole_depth`): the best plane through the
-    samples when it explains at least a third of them, and the interpolated surface smoothed (a jagged
-    interpolation melts the warps). Each warps the references once more; the prior picks by evidence."""
+def hole_depths(
+    camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox, alternatives: bool = True
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`hole_depth`, and with `alternatives` other plausible depths behind the hole: the best plane through
+    the samples when it explains at least a third of them (and is not already the depth), and the
+    interpolated surface smoothed (a jagged interpolation melts the warps). Each alternative warps the
+    references once more; the prior picks by evidence. All from one set of samples."""
     window = (box.y0, box.y1, box.x0, box.x1)
     uv, z = hole_depth_samples(camera, geometry.points[keep], window)
     grid = crop_pixel_grid(window, box.work_shape).reshape(-1, 2)
-    out = []
-    coef, frac = fit_inverse_depth_plane(uv, z)
-    if coef is not None and frac >= 1 / 3:
-        inv = np.concatenate([grid, np.ones((len(grid), 1))], 1) @ coef
-        if (inv > 1e-9).all():
-            plane = (1.0 / inv).reshape(box.work_shape)
-            if not np.allclose(plane, primary, rtol=1e-6, equal_nan=True):
-                out.append(plane)
-    interp = interpolate_depth(uv, z, grid).reshape(box.work_shape)
-    if np.isfinite(interp).all():
-        sigma = max(2.0, SMOOTH_DEPTH_FRACTION * max(box.work_shape))
-        out.append(1.0 / gaussian_filter(1.0 / interp, sigma, mode="nearest"))
-    return out
+    plane, frac = plane_depth(uv, z, grid)
+    use_plane = plane is not None and frac >= PLANE_MIN_INLIERS  # as `surface_depth` decides
+    interp = interpolate_depth(uv, z, grid) if alternatives or not use_plane else None
+    primary = plane if use_plane else interp
+    others = []
+    if alternatives:
+        if plane is not None and frac >= 1 / 3 and not np.allclose(plane, primary, rtol=1e-6, equal_nan=True):
+            others.append(plane)
+        if np.isfinite(interp).all():
+            sigma = max(2.0, SMOOTH_DEPTH_FRACTION * max(box.work_shape))
+            smooth = 1.0 / gaussian_filter(1.0 / interp.reshape(box.work_shape), sigma, mode="nearest")
+            others.append(smooth)
+    return primary.reshape(box.work_shape), [o.reshape(box.work_shape) for o in others]
 
 
 SMOOTH_DEPTH_FRACTION = 0.08
@@ -484,7 +482,7 @@ def prepare_request(
     warped by a homography fit to SIFT matches between the crops (exact for planar surfaces, where the
     sparse depth is noisy): one more candidate (`PreparedReference.alternatives`) that the prior's checks
     (`geometric_prior`) may prefer. With `depth_alternatives`, each reference is also warped with the other
-    plausible depths of `hole_depth_alternatives`. Shared by the driver and the training data.
+    plausible depths of `hole_depths`. Shared by the driver and the training data.
     """
     box = crop_around_hole(mask, working_size, context)
     work = box.work_shape
@@ -493,8 +491,7 @@ def prepare_request(
     prepared: list[PreparedReference] = []
     cam = geometry.cameras.get(stem)
     if cam is not None and refs:
-        depth = hole_depth(cam, geometry, keep, box)
-        others = hole_depth_alternatives(cam, geometry, keep, box, depth) if depth_alternatives else []
+        depth, others = hole_depths(cam, geometry, keep, box, alternatives=depth_alternatives)
         grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
         for name, score in refs:
             ref_cam = geometry.cameras[name]
