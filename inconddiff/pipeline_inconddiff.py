@@ -17,7 +17,6 @@ from inconddiff.geometry import warp_references
 from inconddiff.models import InConDiffDenoiser
 
 ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
-NEUTRAL_CORRECTION = True
 
 
 @dataclass
@@ -160,7 +159,7 @@ class InConDiffPipeline(DiffusionPipeline):
         output_type: str = "np",
         return_dict: bool = True,
         model_resolution: int | None = None,
-        neutral_correction: bool = NEUTRAL_CORRECTION,
+        neutral_correction: bool = True,
     ) -> InConDiffPipelineOutput | tuple:
         """Fill `mask_image`'s hole (True/255 = fill) in `image`.
 
