@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
     p.add_argument("--views", type=int, default=8, help="target views per capture")
     p.add_argument("--refs", type=int, default=3)
-    p.add_argument("--working-size", type=int, default=256)
+    p.add_argument("--working-size", type=int, default=512)
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seed", type=int, default=0)

@@ -89,8 +89,14 @@ RING_FRACTION = 0.5
 """Width of the ring of known pixels a warp is checked on, as a fraction of the hole's larger side."""
 CONSENSUS_WEIGHT = 1.0
 """Weight of a warp's disagreement with the others inside the hole against its ring error."""
-KEEP_TOLERANCE = 0.25
-"""Warps whose score is within this fraction of the best one are fused; the others only fill gaps."""
+KEEP_TOLERANCE = 0.0
+"""Warps whose score is within this fraction of the best one are fused; the others only fill gaps. Zero
+keeps the best warp alone (and its exact ties): averaging warps that are a pixel or two apart blurs the
+fill (on the training captures, 0.25 cost 0.013 box LPIPS for 0.4 dB masked PSNR)."""
+COVERAGE_PENALTY = 0.5
+"""A warp's score grows by this fraction of itself times the share of the hole it leaves uncovered: a warp
+that is valid only in fragments is checked on its best pixels, and the gaps it leaves are patched from
+other warps with seams."""
 
 
 def ring_errors(
@@ -171,9 +177,9 @@ def geometric_prior(
     """The warped references where they see the hole, Telea where none does; and where some reference saw.
 
     The warps are scored (`selection_scores`: error on the known pixels around the hole, disagreement with
-    the other warps inside it). Those within `KEEP_TOLERANCE` of the best are fused (robust mean: warps
-    that agree average without blurring, and their noise cancels); the rest, best first, only fill what
-    the kept ones do not see. A single broken warp (jagged depth, wrong homography) so never blurs or
+    the other warps inside it, raised by `COVERAGE_PENALTY` for the part of the hole a warp does not
+    cover). Those within `KEEP_TOLERANCE` of the best are fused (robust mean; by default the best stays
+    alone, which keeps its texture sharp); the rest, best first, only fill what the kept ones do not see. A single broken warp (jagged depth, wrong homography) so never blurs or
     replaces the good ones. Each fused group's offset from the known pixels around the hole is spread
     smoothly into it (`harmonise`: exposure differs between views; one offset per group, not a gain per
     warp, which made the views' fills disagree). Pixels outside the hole are `image`'s."""
@@ -181,6 +187,9 @@ def geometric_prior(
     valid = np.zeros(hole.shape, dtype=bool)
     if warps:
         scores = np.asarray(selection_scores(image, hole, warps, valids))
+        if hole.any():
+            coverage = np.array([(v & hole).sum() / hole.sum() for v in valids])
+            scores = scores * (1 + COVERAGE_PENALTY * (1 - coverage))
         order = [int(i) for i in np.argsort(scores, kind="stable")]
         finite = np.isfinite(scores)
         if finite.any():

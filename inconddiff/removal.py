@@ -59,7 +59,7 @@ class RemovalConfig:
     """Denoising steps (None = the pipeline's default)."""
     seed: int = 0
     device: str | None = None
-    working_size: int = 256
+    working_size: int = 512
     """Longer side of the crop around a hole at which it is filled."""
     context: float = 0.5
     """Context around the hole's box, as a fraction of its size on each side."""

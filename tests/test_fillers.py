@@ -131,3 +131,24 @@ def test_prior_removes_the_exposure_difference_of_the_reference():
     out = WarpFiller()(FillRequest(damaged, hole, [reference(darker, np.ones_like(hole))]))
     assert abs((out[hole] - truth[hole]).mean()) < 0.03
     assert np.abs(out[hole] - truth[hole]).mean() < 0.3 * np.abs(darker[hole] - truth[hole]).mean()
+
+
+def test_prior_prefers_a_complete_warp_to_a_fragmented_one_of_similar_error():
+    """A warp valid only in scattered fragments is checked on its best pixels and leaves gaps to patch
+    from other warps with seams: a complete warp of about the same error fills the hole alone."""
+    truth = smooth_textured()
+    hole = hole_mask()
+    damaged = truth.copy()
+    damaged[hole] = 0.0
+    rng = np.random.default_rng(1)
+    fragmented = np.clip(truth + rng.uniform(-0.04, 0.04, truth.shape), 0, 1)
+    complete = np.clip(truth + rng.uniform(-0.05, 0.05, truth.shape), 0, 1)
+    fragments = rng.random(hole.shape) < 0.4
+    full = np.ones_like(hole)
+    request = FillRequest(
+        damaged, hole, [reference(fragmented, fragments, name="a"), reference(complete, full, name="b")]
+    )
+    out = WarpFiller()(request)
+    both = hole & fragments
+    assert np.abs(out[hole] - complete[hole]).mean() < 0.01
+    assert np.abs(out[both] - fragmented[both]).mean() > 0.03

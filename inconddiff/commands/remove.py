@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
-        "--working-size", type=int, default=256, help="longer side of the crop filled around a hole"
+        "--working-size", type=int, default=512, help="longer side of the crop filled around a hole"
     )
     p.set_defaults(func=run)
 

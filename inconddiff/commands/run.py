@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--refs", type=int, default=3, metavar="K")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
-    p.add_argument("--working-size", type=int, default=256)
+    p.add_argument("--working-size", type=int, default=512)
     p.set_defaults(func=run)
 
 

@@ -19,7 +19,10 @@ def add_parser(sub) -> None:
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (a checkpoint is kept)")
     p.add_argument("--size", type=int, default=64, help="training crop side")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synthetic", type=int, default=0, help="also train on this many synthetic captures")
+    p.add_argument("--synthetic", type=int, default=6, help="also train on this many synthetic captures")
+    p.add_argument("--val", nargs="*", default=[], help="captures held out for validation (never trained on)")
+    p.add_argument("--val-synthetic", type=int, default=2, help="synthetic captures held out for validation")
+    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (1 while other work runs)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +30,8 @@ def run(args) -> int:
     from inconddiff.training.recipe import reproduce
 
     captures = args.captures or sorted(str(p) for p in DEFAULT_CAPTURES.iterdir() if (p / "images").is_dir())
+    val = {str(Path(v).resolve()) for v in args.val}
+    captures = [c for c in captures if str(Path(c).resolve()) not in val]
     reproduce(
         captures,
         args.work,
@@ -35,5 +40,8 @@ def run(args) -> int:
         max_minutes=args.minutes,
         seed=args.seed,
         synthetic=args.synthetic,
+        val_captures=args.val,
+        val_synthetic=args.val_synthetic,
+        num_threads=args.num_threads,
     )
     return 0

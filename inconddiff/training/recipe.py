@@ -39,26 +39,42 @@ def reproduce(
     output_dir: str | os.PathLike,
     size: int = 64,
     samples_per_shard: int = 200,
-    shards_per_scene: int = 2,
+    shards_per_scene: int = 3,
     max_minutes: float | None = None,
     seed: int = 0,
     synthetic: int = 0,
+    val_captures: list[str | os.PathLike] = (),
+    val_synthetic: int = 0,
+    num_threads: int | None = None,
 ) -> Path:
-    """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline). `synthetic` adds
-    that many generated captures (exact geometry, object-free truth) to the real ones."""
+    """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline).
+
+    `synthetic` adds that many generated captures (exact geometry, object-free truth) to the real ones, one
+    shard each. `val_captures` and `val_synthetic` captures (seeds after the training ones) go to a
+    validation set (one shard of samples_per_shard // 2 each) that the training log scores the model on."""
     from inconddiff.training.samples import prepare_shards, synthetic_scenes
     from inconddiff.training.train import main as train_main
 
     work = Path(work_dir)
     scenes = reconstruct_all([Path(c) for c in captures], work / "train_recon")
-    if synthetic:
-        scenes += synthetic_scenes(work / "synthetic_train", synthetic, seed)
-    if not scenes:
+    if not scenes and not synthetic:
         raise RuntimeError("no training capture could be reconstructed")
     shards = work / "train_samples"
     prepare_shards(scenes, shards, samples_per_shard, shards_per_scene, size, seed)
+    if synthetic:
+        synth = synthetic_scenes(work / "synthetic_train", synthetic, seed)
+        prepare_shards(synth, shards, samples_per_shard, 1, size, seed + 1)
     argv = ["--data", str(shards), "--output_dir", str(output_dir), "--seed", str(seed)]
+    val = reconstruct_all([Path(c) for c in val_captures], work / "train_recon")
+    if val_synthetic:
+        val += synthetic_scenes(work / "synthetic_train", val_synthetic, seed + max(synthetic, 0) + 100)
+    if val:
+        val_dir = work / "val_samples"
+        prepare_shards(val, val_dir, max(1, samples_per_shard // 2), 1, size, seed + 2)
+        argv += ["--val_data", str(val_dir)]
     if max_minutes is not None:
         argv += ["--max_minutes", str(max_minutes)]
+    if num_threads is not None:
+        argv += ["--num_threads", str(num_threads)]
     train_main(argv)
     return Path(output_dir) / "pipeline"

@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoints_total_limit", type=int, default=2)
     p.add_argument("--resume_from_checkpoint", default="latest", help="'latest', a path, or 'none'")
     p.add_argument("--ema_decay", type=float, default=0.999)
-    p.add_argument("--prior_start_fraction", type=float, default=0.5)
-    p.add_argument("--max_timestep_fraction", type=float, default=0.6, help="most samples use t below this")
+    p.add_argument("--prior_start_fraction", type=float, default=0.8)
+    p.add_argument("--max_timestep_fraction", type=float, default=0.3, help="most samples use t below this")
     p.add_argument("--outside_weight", type=float, default=0.05, help="loss weight outside the hole")
     p.add_argument(
         "--lpips_weight",
