@@ -22,7 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--synthetic", type=int, default=6, help="also train on this many synthetic captures")
     p.add_argument("--val", nargs="*", default=[], help="captures held out for validation (never trained on)")
     p.add_argument("--val-synthetic", type=int, default=2, help="synthetic captures held out for validation")
-    p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (1 while other work runs)")
+    p.add_argument(
+        "--num-threads", type=int, default=None, help="torch CPU threads (1 while other work runs)"
+    )
     p.set_defaults(func=run)
 
 
