@@ -64,8 +64,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """Measured float32 matrix-multiply rate of this machine (numpy), GFLOP/s."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    """Measured float32 matrix-multiply rate of this machine in torch (the denoiser's library; numpy's BLAS
+    can be several times slower), GFLOP/s."""
+    import torch
+
+    a = torch.randn(n, n)
     a @ a
     t = time.perf_counter()
     for _ in range(repeats):
