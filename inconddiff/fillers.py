@@ -93,7 +93,8 @@ KEEP_TOLERANCE = 0.1
 """Warps whose score is within this fraction of the best one are fused; the others only fill gaps. Fusing
 warps a pixel or two apart blurs the fill, fusing none makes the views' fills disagree more: on the
 training captures 0.25 / 0.1 / 0 gave 0.236 / 0.222 / 0.210 box LPIPS, and on synthetic captures filled in
-sequence 24.4 / 24.0 / 22.8 dB agreement between views' fills."""
+sequence 24.4 / 24.0 / 22.8 dB agreement between views' fills (one COLMAP run each; runs differ by ~0.7
+dB)."""
 COVERAGE_PENALTY = 0.5
 """A warp's score grows by this fraction of itself times the share of the hole it leaves uncovered: a warp
 that is valid only in fragments is checked on its best pixels, and the gaps it leaves are patched from
@@ -181,9 +182,10 @@ def geometric_prior(
     the other warps inside it, raised by `COVERAGE_PENALTY` for the part of the hole a warp does not
     cover). Those within `KEEP_TOLERANCE` of the best are fused (robust mean; a tight tolerance keeps the
     texture sharp); the rest, best first, only fill what the kept ones do not see. A single broken warp
-    (jagged depth, wrong homography) so never blurs or replaces the good ones. Each fused group's offset from the known pixels around the hole is spread
-    smoothly into it (`harmonise`: exposure differs between views; one offset per group, not a gain per
-    warp, which made the views' fills disagree). Pixels outside the hole are `image`'s."""
+    (jagged depth, wrong homography) so never blurs or replaces the good ones. Each fused group's offset
+    from the known pixels around the hole is spread smoothly into it (`harmonise`: exposure differs between
+    views; one offset per group, not a gain per warp, which made the views' fills disagree). Pixels outside
+    the hole are `image`'s."""
     prior = image.astype(np.float64).copy()
     valid = np.zeros(hole.shape, dtype=bool)
     if warps:
