@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from inconddiff.removal import METHODS
+    from inconddiff.removal import METHODS, RemovalConfig
 
     p = sub.add_parser("remove", help="remove the masked object from every view of a capture")
     p.add_argument("capture", help="capture folder with images/ (and sparse/0, or it is reconstructed)")
@@ -21,7 +21,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
-        "--working-size", type=int, default=512, help="longer side of the crop filled around a hole"
+        "--working-size",
+        type=int,
+        default=RemovalConfig.working_size,
+        help="longer side of the crop filled around a hole",
     )
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ from inconddiff.commands.remove import config_from_args
 
 
 def add_parser(sub) -> None:
-    from inconddiff.removal import METHODS
+    from inconddiff.removal import METHODS, RemovalConfig
 
     p = sub.add_parser(
         "run", help="reconstruct, propagate masks from a few annotated views, remove the object"
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--refs", type=int, default=3, metavar="K")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
-    p.add_argument("--working-size", type=int, default=512)
+    p.add_argument("--working-size", type=int, default=RemovalConfig.working_size)
     p.set_defaults(func=run)
 
 
