@@ -104,6 +104,18 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     return 1.0 / np.maximum(out, 1e-9)
 
 
+def median_filter_samples(uv: np.ndarray, depth: np.ndarray, neighbours: int) -> np.ndarray:
+    """Depths of the samples with each one's inverse depth replaced by the median over itself and its
+    `neighbours` nearest samples in the image: isolated noisy points stop tilting their triangles, steps
+    between surfaces survive where each side has the majority of its neighbourhood."""
+    if neighbours <= 0 or len(uv) <= neighbours:
+        return depth
+    from scipy.spatial import cKDTree
+
+    _, idx = cKDTree(uv).query(uv, k=neighbours + 1)
+    return 1.0 / np.median(1.0 / depth[idx], axis=1)
+
+
 def fit_inverse_depth_plane(
     uv: np.ndarray, depth: np.ndarray, tol: float = 0.015, iters: int = 256, seed: int = 0
 ) -> tuple[np.ndarray | None, float]:

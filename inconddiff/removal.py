@@ -32,6 +32,7 @@ from inconddiff.depth_warp import (
     interpolate_depth,
     invalid_at,
     lookup,
+    median_filter_samples,
     observed_depth_samples,
     plane_depth,
     warp_reference,
@@ -96,9 +97,10 @@ def hole_depths(
     camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox, alternatives: bool = True
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """`hole_depth`, and with `alternatives` other plausible depths behind the hole: the best plane through
-    the samples when it explains at least a third of them (and is not already the depth), and the
-    interpolated surface smoothed (a jagged interpolation melts the warps). Each alternative warps the
-    references once more; the prior picks by evidence. All from one set of samples."""
+    the samples when it explains at least a third of them (and is not already the depth), the interpolation
+    through median-filtered samples (isolated noisy points removed) and the interpolated surface smoothed (a
+    jagged interpolation melts the warps). Each alternative warps the references once more; the prior picks
+    by evidence. All from one set of samples."""
     window = (box.y0, box.y1, box.x0, box.x1)
     uv, z = hole_depth_samples(camera, geometry.points[keep], window)
     grid = crop_pixel_grid(window, box.work_shape).reshape(-1, 2)
@@ -110,6 +112,8 @@ def hole_depths(
     if alternatives:
         if plane is not None and frac >= 1 / 3 and not np.allclose(plane, primary, rtol=1e-6, equal_nan=True):
             others.append(plane)
+        if 0 < SAMPLE_MEDIAN_NEIGHBOURS < len(uv):
+            others.append(interpolate_depth(uv, median_filter_samples(uv, z, SAMPLE_MEDIAN_NEIGHBOURS), grid))
         if np.isfinite(interp).all():
             sigma = max(2.0, SMOOTH_DEPTH_FRACTION * max(box.work_shape))
             smooth = 1.0 / gaussian_filter(1.0 / interp.reshape(box.work_shape), sigma, mode="nearest")
@@ -118,6 +122,11 @@ def hole_depths(
 
 
 SMOOTH_DEPTH_FRACTION = 0.08
+SAMPLE_MEDIAN_NEIGHBOURS = 8
+"""The interpolation through median-filtered samples (`median_filter_samples`) is one more alternative depth.
+As an alternative on the 6 training captures x 8 views (warp prior, 512 px): masked PSNR / box LPIPS 21.11 /
+0.205 -> 21.50 / 0.200 (better on 5 of 6 captures); replacing the plain interpolation with it instead: 21.17 /
+0.207 (helps scenes with noisy points, hurts others)."""
 
 
 def viewing_angle_deg(a: Camera, b: Camera, point: np.ndarray) -> float:
