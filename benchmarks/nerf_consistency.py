@@ -52,7 +52,7 @@ def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path
     if out.exists():
         shutil.rmtree(out)
     if variant in ("sequential", "independent"):
-        refs = 3 if variant == "sequential" else 0
+        refs = RemovalConfig.refs if variant == "sequential" else 0
         remove_object(capture_dir, out, config=RemovalConfig(refs=refs, method="warp", seed=seed))
     elif variant == "inconsistent":
         cap = load_capture(capture_dir)
@@ -87,6 +87,15 @@ def main() -> None:
     ap.add_argument(
         "--note", default="2-core CPU", help="what else ran on the machine (recorded in the JSON)"
     )
+    ap.add_argument(
+        "--reuse",
+        nargs="*",
+        default=[],
+        choices=VARIANTS,
+        help="arms read back from WORKDIR/<arm>_consistency/consistency.json of an earlier run instead of "
+        "refitted (for an arm the changed code does not touch: independent and inconsistent edits do not "
+        "depend on the reference choice)",
+    )
     ap.add_argument("--workdir", type=Path, default=ROOT / "data_cache" / "nerf_consistency")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_consistency.json")
     args = ap.parse_args()
@@ -104,6 +113,18 @@ def main() -> None:
     with_sparse_model(cap)
     results = {}
     for variant in VARIANTS:
+        earlier = args.workdir / f"{variant}_consistency" / "consistency.json"
+        if variant in args.reuse:
+            if not earlier.is_file():
+                raise SystemExit(f"{earlier}: no earlier result to reuse for {variant}")
+            report = json.loads(earlier.read_text())
+            results[variant] = {
+                "summary": report["summary"],
+                "fit_steps": report["fit_steps"],
+                "fit_seconds": round(report["fit_seconds"], 1),
+                "reused_from": str(earlier),
+            }
+            continue
         edited = make_edit(cap, args.workdir / variant, variant, seed=args.seed)
         report = evaluate_capture(
             edited,

@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 1
 DEFAULT_STRENGTH = 0.2
+MAX_ATTENDED_REFERENCES = 3
+"""The model attends to at most this many references (the best ranked: it was trained with up to 3); the
+warps of all of them form its prior."""
 
 
 class DiffusionFiller:
@@ -45,7 +48,7 @@ class DiffusionFiller:
         return cls(pipe, steps=config.steps or DEFAULT_STEPS)
 
     def __call__(self, request: FillRequest) -> np.ndarray:
-        refs = request.references
+        refs = request.references[:MAX_ATTENDED_REFERENCES]
         warps, valids = candidate_warps(request)
         generator = torch.Generator().manual_seed(request.seed)
         out = self.pipe(

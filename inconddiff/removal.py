@@ -46,6 +46,14 @@ logger = logging.getLogger(__name__)
 METHODS = ("auto", "diffusion", "warp", "telea")
 
 
+ANGLE_FALLOFF_DEG = 40.0
+"""A reference's score decays as exp(-angle / this) with the angle between it and the target at the hole.
+Near neighbours of a view have the object in front of nearly the same background; views further round saw
+more of it, through warps that magnify depth errors more. Sequential warp fills of six synthetic captures
+(24 views at 160x120 with COLMAP's model, 20 views with the true sparse points), masked PSNR / cross-view
+agreement of the fills: 20.78 / 24.91 dB at 20 degrees, 21.14 / 25.69 at 40, 21.09 / 25.54 at 80."""
+
+
 @dataclass
 class RemovalConfig:
     """Settings of one removal run (saved to OUT/log.json; a resumed run must use the same)."""
@@ -64,7 +72,7 @@ class RemovalConfig:
     """Longer side of the crop around a hole at which it is filled."""
     context: float = 0.5
     """Context around the hole's box, as a fraction of its size on each side."""
-    angle_falloff_deg: float = 20.0
+    angle_falloff_deg: float = ANGLE_FALLOFF_DEG
     """Reference score decays as exp(-angle / this): wide baselines magnify depth errors."""
 
 
@@ -163,15 +171,24 @@ def hole_probe(
     return HoleProbe(cam, depth, grid, hole, centre)
 
 
-def reference_score(
-    probe: HoleProbe, reference: Camera, invalid: np.ndarray | None, angle_falloff_deg: float = 20.0
-) -> float:
-    """The fraction of the probed hole `reference` sees (its `invalid` region and image borders excluded)
-    through the background depth, times a falloff with the angle between the two views at the hole."""
+def probe_coverage(probe: HoleProbe, reference: Camera, invalid: np.ndarray | None) -> np.ndarray:
+    """Which pixels of the probed hole `reference` sees through the background depth (bool, probe shape),
+    its `invalid` region and image borders excluded."""
     mapx, mapy, _, valid = lookup(probe.camera, probe.depth, probe.grid, reference)
     if invalid is not None:
         valid &= ~invalid_at(invalid, mapx, mapy)
-    coverage = float(valid[probe.hole].mean())
+    return valid & probe.hole
+
+
+def reference_score(
+    probe: HoleProbe,
+    reference: Camera,
+    invalid: np.ndarray | None,
+    angle_falloff_deg: float = ANGLE_FALLOFF_DEG,
+) -> float:
+    """The fraction of the probed hole `reference` sees (its `invalid` region and image borders excluded)
+    through the background depth, times a falloff with the angle between the two views at the hole."""
+    coverage = float(probe_coverage(probe, reference, invalid).sum() / probe.hole.sum())
     angle = viewing_angle_deg(probe.camera, reference, probe.centre)
     return coverage * float(np.exp(-angle / angle_falloff_deg))
 
@@ -182,7 +199,7 @@ def rank_references(
     geometry: SceneGeometry,
     keep: np.ndarray,
     masks: dict[str, np.ndarray],
-    angle_falloff_deg: float = 20.0,
+    angle_falloff_deg: float = ANGLE_FALLOFF_DEG,
     probe_size: int = 48,
     probe: HoleProbe | None = None,
 ) -> list[tuple[str, float]]:
@@ -202,12 +219,19 @@ def rank_references(
     return out
 
 
+EXTRA_REFERENCES = 2
+"""At most this many references beyond K are added for a view whose K references together leave part of its
+hole unseen (`fill_view`)."""
+FULL_COVERAGE = 0.98
+"""Share of the hole the references' warps must see together before no more are added."""
+
+
 def rescore_filled(
     ranking: list[tuple[str, float]],
     filled_view: str,
     probe: HoleProbe | None,
     geometry: SceneGeometry,
-    angle_falloff_deg: float = 20.0,
+    angle_falloff_deg: float = ANGLE_FALLOFF_DEG,
 ) -> list[tuple[str, float]]:
     """`ranking` with `filled_view` scored again now that its hole is filled (it sees through it)."""
     if probe is None or filled_view not in geometry.cameras:
@@ -439,9 +463,21 @@ def remove_object(
         while todo:
             stem = next_view(todo, ranking, config.refs, filled)
             t0 = time.time()
-            refs = choose_references(stem, ranking, config.refs, filled)
+            ranked = choose_references(stem, ranking, config.refs + EXTRA_REFERENCES, filled)
+            refs, spare = ranked[: config.refs], ranked[config.refs :]
             result, record = fill_view(
-                stem, current(stem), masks[stem], refs, geometry, keep, masks, filled, current, filler, config
+                stem,
+                current(stem),
+                masks[stem],
+                refs,
+                geometry,
+                keep,
+                masks,
+                filled,
+                current,
+                filler,
+                config,
+                spare=spare,
             )
             record.seconds = time.time() - t0
             record.order = len(filled)
@@ -535,22 +571,53 @@ def fill_view(
     current,
     filler,
     config: RemovalConfig,
+    spare: list[tuple[str, float]] | None = None,
 ) -> tuple[np.ndarray, ViewRecord]:
-    """Fill one view's hole; returns the full-resolution result and its record."""
-    invalid = {name: None if name in filled else masks.get(name) for name, _ in refs}
-    request, box = prepare_request(
-        stem,
-        image,
-        mask,
-        refs,
-        geometry,
-        keep,
-        invalid,
-        current,
-        config.working_size,
-        config.context,
-        config.seed,
-    )
+    """Fill one view's hole; returns the full-resolution result and its record.
+
+    When the warps of `refs` together see less than `FULL_COVERAGE` of the hole, up to `EXTRA_REFERENCES`
+    of the `spare` (next-ranked) views that see some of the rest are added. When an object is removed from
+    every view, a view's best references are its neighbours, whose own holes (until they are filled) hide
+    much the same background: early in a run they can leave part of the hole unseen, which would otherwise
+    be invented and carried to every view filled later. A single hole in an otherwise clean capture is
+    usually seen whole by its first references, which then stay all it gets."""
+
+    def prepare(names: list[tuple[str, float]]) -> tuple[FillRequest, CropBox]:
+        invalid = {name: None if name in filled else masks.get(name) for name, _ in names}
+        return prepare_request(
+            stem,
+            image,
+            mask,
+            names,
+            geometry,
+            keep,
+            invalid,
+            current,
+            config.working_size,
+            config.context,
+            config.seed,
+        )
+
+    def sees(ref: PreparedReference) -> np.ndarray:
+        out = ref.valid.copy()
+        for _, valid in ref.alternatives:
+            out |= valid
+        return out
+
+    request, box = prepare(refs)
+    union = np.zeros_like(request.hole)
+    for p in request.references:
+        union |= sees(p)
+    total = max(int(request.hole.sum()), 1)
+    added = 0
+    for candidate in (spare or []) if refs else []:
+        if added >= EXTRA_REFERENCES or (union & request.hole).sum() >= FULL_COVERAGE * total:
+            break
+        more = prepare([candidate])[0].references
+        if more and (sees(more[0]) & request.hole & ~union).sum() >= 0.02 * total:
+            request.references.append(more[0])
+            union |= sees(more[0])
+            added += 1
     for p in request.references:
         p.filled = p.name in filled
     union = np.zeros_like(request.hole)

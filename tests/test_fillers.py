@@ -152,3 +152,35 @@ def test_prior_prefers_a_complete_warp_to_a_fragmented_one_of_similar_error():
     both = hole & fragments
     assert np.abs(out[hole] - complete[hole]).mean() < 0.01
     assert np.abs(out[both] - fragmented[both]).mean() > 0.03
+
+
+def test_diffusion_filler_attends_to_the_best_references_and_gives_all_warps_to_the_prior():
+    from types import SimpleNamespace
+
+    from inconddiff.diffusion_filler import MAX_ATTENDED_REFERENCES, DiffusionFiller
+
+    calls = {}
+
+    class RecordingPipe:
+        def set_progress_bar_config(self, **_):
+            pass
+
+        def __call__(self, image, hole, **kwargs):
+            calls.update(kwargs)
+            return SimpleNamespace(images=[image])
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 1, (24, 32, 3))
+    hole = np.zeros((24, 32), bool)
+    hole[8:16, 10:20] = True
+    refs = [
+        PreparedReference(
+            f"r{i}", 1.0 - 0.1 * i, image, ~hole, image + 0.01 * i, hole, alternatives=[(image, ~hole)]
+        )
+        for i in range(MAX_ATTENDED_REFERENCES + 2)
+    ]
+    DiffusionFiller(RecordingPipe())(FillRequest(image, hole, refs))
+    attended = calls["reference_images"]
+    assert len(attended) == MAX_ATTENDED_REFERENCES == len(calls["reference_masks"])
+    assert all(np.array_equal(a, r.crop) for a, r in zip(attended, refs, strict=False))  # the best ranked
+    assert len(calls["warped_references"]) == 2 * len(refs)  # every warp and alternative of every reference

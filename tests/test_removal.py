@@ -13,7 +13,7 @@ import pytest
 from inconddiff.capture import CaptureError, load_capture, read_image, write_image
 from inconddiff.fillers import FillRequest, WarpFiller
 from inconddiff.metrics import psnr
-from inconddiff.removal import RemovalConfig, remove_object
+from inconddiff.removal import EXTRA_REFERENCES, RemovalConfig, remove_object
 
 
 def tree_hash(root: Path) -> str:
@@ -55,7 +55,8 @@ def test_outputs_keep_names_sizes_and_unmasked_pixels(capture, tmp_path):
     assert len(list((out / "masks").iterdir())) == len(cap.stems)
     log = json.loads((out / "log.json").read_text())
     filled = [v for v in log["views"] if v["status"] == "filled"]
-    assert len(filled) == len(cap.stems) and all(len(v["references"]) == 3 for v in filled)
+    assert len(filled) == len(cap.stems)
+    assert all(3 <= len(v["references"]) <= 3 + EXTRA_REFERENCES for v in filled)
     assert sorted(v["order"] for v in filled) == list(range(len(cap.stems)))
     assert not (tmp_path / "out.partial").exists()
 
@@ -64,6 +65,27 @@ def test_no_references_fills_each_view_alone(capture, tmp_path):
     out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp", refs=0))
     log = json.loads((out / "log.json").read_text())
     assert all(v["references"] == [] for v in log["views"])
+
+
+def test_extra_references_come_only_where_the_first_ones_leave_the_hole_unseen(
+    capture, tmp_path, monkeypatch
+):
+    import inconddiff.removal as removal
+
+    def views(out: Path) -> dict[str, dict]:
+        return {v["name"]: v for v in json.loads((out / "log.json").read_text())["views"]}
+
+    config = RemovalConfig(method="warp", refs=1)
+    monkeypatch.setattr(removal, "FULL_COVERAGE", 0.0)  # the first reference always sees enough
+    alone = views(remove_object(capture, tmp_path / "alone", config=config))
+    assert all(len(v["references"]) == 1 for v in alone.values())
+    monkeypatch.setattr(removal, "FULL_COVERAGE", 1.01)  # never enough: every spare view that sees more
+    more = views(remove_object(capture, tmp_path / "more", config=config))
+    counts = [len(v["references"]) for v in more.values()]
+    assert max(counts) > 1 and max(counts) <= 1 + removal.EXTRA_REFERENCES
+    for stem, v in more.items():
+        assert v["references"][0] == alone[stem]["references"][0]  # the first choice is kept
+        assert v["warp_coverage"] >= alone[stem]["warp_coverage"] - 1e-9
 
 
 class StopAfter:
