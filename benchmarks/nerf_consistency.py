@@ -1,8 +1,9 @@
 """Does the refit evaluation separate consistent from inconsistent edits?
 
 On a synthetic orbit capture the object's holes are filled three ways, each scored by `evaluate_capture`:
-  (a) sequential: `inconddiff.removal` with the geometric warp filler and K=3 references, views filled earlier
-      serving as references for later ones (multi-view consistent by construction, up to warp errors);
+  (a) sequential: `inconddiff.removal` with the geometric warp filler and its default K=3 references (up to 2
+      more where those leave part of the hole unseen), views filled earlier serving as references for later
+      ones (multi-view consistent by construction, up to warp errors);
   (b) independent: the same driver with K=0 references, so each view is filled on its own (Telea);
   (c) inconsistent: each hole filled with the ground-truth pixels of the view half an orbit away (plausible room
       texture, unrelated in every view).

@@ -219,13 +219,6 @@ def rank_references(
     return out
 
 
-EXTRA_REFERENCES = 2
-"""At most this many references beyond K are added for a view whose K references together leave part of its
-hole unseen (`fill_view`)."""
-FULL_COVERAGE = 0.98
-"""Share of the hole the references' warps must see together before no more are added."""
-
-
 def rescore_filled(
     ranking: list[tuple[str, float]],
     filled_view: str,
@@ -559,6 +552,13 @@ def prepare_request(
     return FillRequest(image=crop, hole=hole, references=prepared, seed=seed), box
 
 
+EXTRA_REFERENCES = 2
+"""At most this many references beyond K are added for a view whose K references together leave part of its
+hole unseen (`fill_view`)."""
+FULL_COVERAGE = 0.98
+"""Share of the hole the references' warps must see together before no more are added."""
+
+
 def fill_view(
     stem: str,
     image: np.ndarray,
@@ -605,18 +605,18 @@ def fill_view(
         return out
 
     request, box = prepare(refs)
-    union = np.zeros_like(request.hole)
+    seen = np.zeros_like(request.hole)
     for p in request.references:
-        union |= sees(p)
+        seen |= sees(p)
     total = max(int(request.hole.sum()), 1)
     added = 0
     for candidate in (spare or []) if refs else []:
-        if added >= EXTRA_REFERENCES or (union & request.hole).sum() >= FULL_COVERAGE * total:
+        if added >= EXTRA_REFERENCES or (seen & request.hole).sum() >= FULL_COVERAGE * total:
             break
         more = prepare([candidate])[0].references
-        if more and (sees(more[0]) & request.hole & ~union).sum() >= 0.02 * total:
+        if more and (sees(more[0]) & request.hole & ~seen).sum() >= 0.02 * total:
             request.references.append(more[0])
-            union |= sees(more[0])
+            seen |= sees(more[0])
             added += 1
     for p in request.references:
         p.filled = p.name in filled
