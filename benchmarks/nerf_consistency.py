@@ -119,29 +119,25 @@ def main() -> None:
             if not earlier.is_file():
                 raise SystemExit(f"{earlier}: no earlier result to reuse for {variant}")
             report = json.loads(earlier.read_text())
-            results[variant] = {
-                "summary": report["summary"],
-                "fit_steps": report["fit_steps"],
-                "fit_seconds": round(report["fit_seconds"], 1),
-                "reused_from": str(earlier),
-            }
-            continue
-        edited = make_edit(cap, args.workdir / variant, variant, seed=args.seed)
-        report = evaluate_capture(
-            edited,
-            args.workdir / f"{variant}_consistency",
-            gt_images=cap / "gt" / "images",
-            holdout=args.holdout,
-            max_steps=args.steps,
-            time_budget=args.time_budget,
-            overwrite=True,
-            seed=args.seed,
-        )
+        else:
+            edited = make_edit(cap, args.workdir / variant, variant, seed=args.seed)
+            report = evaluate_capture(
+                edited,
+                args.workdir / f"{variant}_consistency",
+                gt_images=cap / "gt" / "images",
+                holdout=args.holdout,
+                max_steps=args.steps,
+                time_budget=args.time_budget,
+                overwrite=True,
+                seed=args.seed,
+            )
         results[variant] = {
             "summary": report["summary"],
             "fit_steps": report["fit_steps"],
             "fit_seconds": round(report["fit_seconds"], 1),
         }
+        if variant in args.reuse:
+            results[variant]["reused_from"] = str(earlier)
     keys = [
         ("render_vs_edit", "in_psnr"),
         ("render_vs_edit", "in_ssim"),
