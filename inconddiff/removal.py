@@ -520,7 +520,8 @@ def prepare_request(
     warped by a homography fit to SIFT matches between the crops (exact for planar surfaces, where the
     sparse depth is noisy): one more candidate (`PreparedReference.alternatives`) that the prior's checks
     (`geometric_prior`) may prefer. With `depth_alternatives`, each reference is also warped with the other
-    plausible depths of `hole_depths`. Shared by the driver and the training data.
+    plausible depths of `hole_depths` and, given two or more references, the depth where they agree
+    (`swept_hole_depth`, `PLANE_SWEEP`). Shared by the driver and the training data.
     """
     box = crop_around_hole(mask, working_size, context)
     work = box.work_shape
@@ -531,6 +532,10 @@ def prepare_request(
     if cam is not None and refs:
         depth, others = hole_depths(cam, geometry, keep, box, alternatives=depth_alternatives)
         grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
+        if depth_alternatives and PLANE_SWEEP and len(refs) >= 2:
+            swept = swept_hole_depth(cam, geometry, keep, box, grid, refs, images, invalid)
+            if swept is not None:
+                others.append(np.where(np.isfinite(swept), swept, depth))
         for name, score in refs:
             ref_cam = geometry.cameras[name]
             ref_img = images(name)
@@ -550,6 +555,36 @@ def prepare_request(
                     ref.alternatives.append((hw.warped, hw.valid))
             prepared.append(ref)
     return FillRequest(image=crop, hole=hole, references=prepared, seed=seed), box
+
+
+PLANE_SWEEP = True
+"""With two or more references, one more depth behind the hole comes from the references themselves
+(`plane_sweep.sweep_depth`: where they agree), and each reference is warped through it too. On the 6 training
+captures x 8 views (warp prior, 512 px, with the fold test of `depth_warp.warp_reference`): masked PSNR / box
+LPIPS 21.54 / 0.195 -> 21.86 / 0.189 (flower 22.48 / 0.089 -> 24.40 / 0.066; dino_ring's LPIPS 0.118 -> 0.121
+the one loss)."""
+
+
+def swept_hole_depth(
+    camera: Camera,
+    geometry: SceneGeometry,
+    keep: np.ndarray,
+    box: CropBox,
+    grid: np.ndarray,
+    refs: list[tuple[str, float]],
+    images,
+    invalid: dict[str, np.ndarray | None],
+) -> np.ndarray | None:
+    """`plane_sweep.sweep_depth` over the crop with the references, between the nearest and farthest
+    background points around the hole (None without points)."""
+    from inconddiff.plane_sweep import sweep_depth
+
+    uv, z = hole_depth_samples(camera, geometry.points[keep], (box.y0, box.y1, box.x0, box.x1))
+    if len(z) < 3:
+        return None
+    near, far = np.percentile(z, 2) * 0.8, np.percentile(z, 98) * 1.25
+    references = [(geometry.cameras[n], images(n), invalid.get(n)) for n, _ in refs]
+    return sweep_depth(camera, grid, references, (near, far))
 
 
 EXTRA_REFERENCES = 2

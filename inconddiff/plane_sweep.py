@@ -1,0 +1,101 @@
+"""Dense depth behind a hole from the references themselves: a plane sweep in the target's frame.
+
+The target cannot see behind its hole, but its references can: for every hole pixel, the depth at which the
+references show the same thing is the depth of the hidden surface (classical multi-view stereo with the target
+as a virtual camera). Depths are swept in inverse depth between the nearest and farthest sparse points around
+the hole; each reference is warped to every plane, and the plane where their high-passed intensities agree best
+over a small window wins. Unlike the interpolation of sparse points, which blends a near column with the far
+wall behind it into a surface that exists nowhere (and melts the warped texture), the sweep follows every
+textured surface the references see; on textureless ones it is ambiguous, but there every depth looks alike.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from inconddiff.depth_warp import Camera, invalid_at
+
+SWEEP_PLANES = 48
+"""Depth hypotheses, uniform in inverse depth."""
+SWEEP_WINDOW_FRACTION = 0.03
+"""Side of the window the references' agreement is summed over, as a fraction of the crop's larger side."""
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    img = image.astype(np.float32)
+    if img.max() > 1.5:
+        img = img / 255.0
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+
+
+def plane_projector(target: Camera, grid_uv: np.ndarray, reference: Camera):
+    """For the target pixels `grid_uv` (h, w, 2): a function of a depth d giving their remap coordinates in
+    `reference` (mapx, mapy as float32 h x w, pixel centres at integers) and where they land in front of it and
+    inside its image. A pixel lifted to depth d projects to a + d b in homogeneous reference coordinates."""
+    h, w = grid_uv.shape[:2]
+    rays = np.concatenate([grid_uv.reshape(-1, 2), np.ones((h * w, 1))], 1) @ np.linalg.inv(target.K).T
+    to_ref = target.R @ reference.R.T  # target camera frame -> reference camera frame, rows as vectors
+    b = rays @ to_ref @ reference.K.T
+    a = (reference.t - target.t @ to_ref) @ reference.K.T
+
+    def project(d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hom = a + d * b
+        z = hom[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mapx = (hom[:, 0] / z - 0.5).reshape(h, w).astype(np.float32)
+            mapy = (hom[:, 1] / z - 0.5).reshape(h, w).astype(np.float32)
+        inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
+        return mapx, mapy, (z.reshape(h, w) > 1e-6) & inside
+
+    return project
+
+
+def sweep_depth(
+    target: Camera,
+    grid_uv: np.ndarray,
+    references: list[tuple[Camera, np.ndarray, np.ndarray | None]],
+    depth_range: tuple[float, float],
+    planes: int = SWEEP_PLANES,
+) -> np.ndarray:
+    """Depth (h, w) of the target pixels `grid_uv` (h, w, 2) at which the `references` (camera, image,
+    invalid mask or None) agree best; NaN where fewer than two of them see the pixel at any depth.
+
+    `depth_range` is (nearest, farthest) depth to try."""
+    h, w = grid_uv.shape[:2]
+    if len(references) < 2:
+        return np.full((h, w), np.nan)
+    near, far = depth_range
+    inv = np.linspace(1.0 / near, 1.0 / far, planes)
+    win = max(3, int(round(SWEEP_WINDOW_FRACTION * max(h, w))) | 1)
+    blur = max(3, 4 * win + 1)
+    grays = [_gray(img) for _, img, _ in references]
+    projectors = [plane_projector(target, grid_uv, cam) for cam, _, _ in references]
+    best_cost = np.full((h, w), np.inf, dtype=np.float32)
+    best_inv = np.full((h, w), np.nan)
+    for d_inv in inv:
+        stack, seen = [], []
+        for (_, _, invalid), gray, project in zip(references, grays, projectors, strict=True):
+            mapx, mapy, valid = project(1.0 / d_inv)
+            if invalid is not None:
+                valid &= ~invalid_at(invalid, mapx, mapy)
+            g = cv2.remap(gray, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            g = g - cv2.blur(g, (blur, blur))  # high-pass: exposure differs between views
+            stack.append(g)
+            seen.append(valid.astype(np.float32))
+        g, v = np.stack(stack), np.stack(seen)
+        n = v.sum(0)
+        mean = (g * v).sum(0) / np.maximum(n, 1)
+        var = (((g - mean) ** 2) * v).sum(0) / np.maximum(n, 1)
+        pair = (n >= 2).astype(np.float32)
+        num = cv2.boxFilter(var * pair, -1, (win, win), normalize=False)
+        den = cv2.boxFilter(pair, -1, (win, win), normalize=False)
+        cost = np.where(den >= 0.5 * win * win, num / np.maximum(den, 1e-6), np.inf).astype(np.float32)
+        better = cost < best_cost
+        best_cost = np.where(better, cost, best_cost)
+        best_inv = np.where(better, d_inv, best_inv)
+    if np.isfinite(best_inv).any():
+        filled = np.where(np.isfinite(best_inv), best_inv, np.nanmedian(best_inv)).astype(np.float32)
+        smooth = cv2.medianBlur(filled, 5)
+        best_inv = np.where(np.isfinite(best_inv), smooth, np.nan)
+    return 1.0 / best_inv

@@ -1,0 +1,78 @@
+"""Dense depth from the references (plane sweep) and the fold test of a warp."""
+
+import cv2
+import numpy as np
+
+from inconddiff.depth_warp import Camera, crop_pixel_grid, folded
+from inconddiff.plane_sweep import sweep_depth
+
+K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
+
+
+def camera_at(x: float) -> Camera:
+    """A camera looking down +z from (x, 0, 0)."""
+    return Camera(K, np.eye(3), -np.array([x, 0.0, 0.0]), 96, 80)
+
+
+def render_wall(cam: Camera, wall_z: float, texture: np.ndarray) -> np.ndarray:
+    """The camera's view of a textured wall at world z = wall_z (texture in world units, 20 px per unit)."""
+    grid = crop_pixel_grid((0, cam.height, 0, cam.width), (cam.height, cam.width)).reshape(-1, 2)
+    X = cam.unproject(grid, np.full(len(grid), wall_z - cam.centre[2]))
+    mapx = (X[:, 0] * 20 + texture.shape[1] / 2).reshape(cam.height, cam.width).astype(np.float32)
+    mapy = (X[:, 1] * 20 + texture.shape[0] / 2).reshape(cam.height, cam.width).astype(np.float32)
+    return cv2.remap(texture, mapx, mapy, cv2.INTER_LINEAR)
+
+
+def test_sweep_finds_the_depth_of_a_textured_wall_the_references_see():
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.random((40, 60)).astype(np.float32), (600, 400), interpolation=cv2.INTER_CUBIC)
+    texture = np.repeat(texture[..., None], 3, axis=2)
+    target = camera_at(0.0)
+    refs = [(camera_at(x), render_wall(camera_at(x), 5.0, texture), None) for x in (-0.4, 0.4)]
+    grid = crop_pixel_grid((20, 60, 28, 68), (40, 40))
+
+    depth = sweep_depth(target, grid, refs, (2.0, 12.0), planes=64)
+
+    assert np.isfinite(depth).all()
+    assert abs(np.median(depth) - 5.0) < 0.15
+    assert np.mean(np.abs(depth - 5.0) < 0.3) > 0.9
+
+
+def test_sweep_needs_two_references():
+    target = camera_at(0.0)
+    grid = crop_pixel_grid((0, 8, 0, 8), (8, 8))
+    image = np.zeros((80, 96, 3), np.float32)
+    assert np.isnan(sweep_depth(target, grid, [(camera_at(0.3), image, None)], (1.0, 10.0))).all()
+
+
+def test_a_mapping_that_turns_the_image_over_is_folded():
+    ys, xs = np.mgrid[0:20, 0:40].astype(np.float32)
+    mapy = ys.copy()
+    assert not folded(xs * 1.5 + 3, mapy).any()  # a stretch is not a fold
+    mirrored = np.where(xs < 20, xs, 40 - xs)
+    fold = folded(mirrored, mapy)
+    assert fold[:, 22:].all() and not fold[:, :18].any()
+
+
+def test_plane_projector_agrees_with_lifting_each_pixel_and_projecting_it():
+    from scipy.spatial.transform import Rotation
+
+    from inconddiff.depth_warp import lookup
+    from inconddiff.plane_sweep import plane_projector
+
+    target = Camera(
+        K, Rotation.from_euler("xyz", [0.1, -0.2, 0.05]).as_matrix(), np.array([0.3, -0.1, 0.2]), 96, 80
+    )
+    k_ref = K.copy()
+    k_ref[:2] *= 1.1
+    ref = Camera(
+        k_ref, Rotation.from_euler("xyz", [-0.05, 0.15, 0.1]).as_matrix(), np.array([-0.2, 0.1, 0.4]), 96, 80
+    )
+    grid = crop_pixel_grid((10, 60, 5, 90), (25, 40))
+    project = plane_projector(target, grid, ref)
+    for depth in (0.5, 4.0, 40.0):
+        mapx, mapy, _, valid = lookup(target, np.full((25, 40), depth), grid, ref)
+        px, py, pvalid = project(depth)
+        np.testing.assert_allclose(px, mapx, atol=1e-3)
+        np.testing.assert_allclose(py, mapy, atol=1e-3)
+        assert (pvalid == valid).all()
