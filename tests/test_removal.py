@@ -246,3 +246,28 @@ def test_a_filled_view_is_rescored_as_seeing_through_its_hole(tiny_capture):
             gains.append(after.get(other, 0.0) - before.get(other, 0.0))
     # neighbours' holes hide the same background as the target's: once filled, they see more of it
     assert max(gains) > 0.05
+
+
+def test_plane_sweep_adds_one_warp_per_reference_and_keeps_the_rest(capture, tmp_path):
+    class Recorder:
+        name = "warp"
+
+        def __init__(self):
+            self.alternatives: list[int] = []
+
+        def __call__(self, request: FillRequest) -> np.ndarray:
+            self.alternatives += [len(r.alternatives) for r in request.references]
+            return WarpFiller()(request)
+
+    plain, swept = Recorder(), Recorder()
+    remove_object(capture, tmp_path / "plain", config=RemovalConfig(method="warp"), filler=plain)
+    out = remove_object(
+        capture, tmp_path / "swept", config=RemovalConfig(method="warp", plane_sweep=True), filler=swept
+    )
+    # the first view filled has the same references either way: one more candidate warp for each
+    assert swept.alternatives[:3] == [n + 1 for n in plain.alternatives[:3]]
+    cap = load_capture(capture)
+    for stem in cap.stems:
+        mask = cap.mask(stem)
+        keep = ~mask if mask is not None else np.ones(cap.image(stem).shape[:2], bool)
+        assert (read_image(out / "images" / f"{stem}.png")[keep] == cap.image(stem)[keep]).all()

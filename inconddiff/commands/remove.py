@@ -26,6 +26,12 @@ def add_parser(sub) -> None:
         default=RemovalConfig.working_size,
         help="longer side of the crop filled around a hole",
     )
+    p.add_argument(
+        "--plane-sweep",
+        action="store_true",
+        help="also warp the references through a depth found by plane-sweep stereo between them "
+        "(better on real captures with one hole per view, not on synthetic ones filled in sequence)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,6 +46,7 @@ def config_from_args(args):
         seed=args.seed,
         device=args.device,
         working_size=args.working_size,
+        plane_sweep=getattr(args, "plane_sweep", False),
     )
 
 

@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--working-size", type=int, default=RemovalConfig.working_size)
+    p.add_argument("--plane-sweep", action="store_true", help="see `inconddiff remove --help`")
     p.set_defaults(func=run)
 
 
