@@ -6,7 +6,10 @@ On a synthetic orbit capture the object's holes are filled three ways, each scor
       ones (multi-view consistent by construction, up to warp errors);
   (b) independent: the same driver with K=0 references, so each view is filled on its own (Telea);
   (c) inconsistent: each hole filled with the ground-truth pixels of the view half an orbit away (plausible room
-      texture, unrelated in every view).
+      texture, unrelated in every view);
+  (d) truth, the calibration: each hole filled with its own ground-truth pixels (perfectly consistent, with the
+      scene's real texture). Its score is what a flawless fill would get; how far (b) comes near it or passes it
+      shows how much the PSNR score rewards a smooth fill for being easy to reproduce.
 The removal runs on the capture's ground-truth sparse model (gt/sparse/0 copied to sparse/0), so differences come
 from the filling, not from COLMAP. The score is hole PSNR of the renders against the edits on the views whose holes
 were left out of the fit (split hole_heldout: the edit predicted from the other views' edits and the untouched
@@ -34,7 +37,8 @@ from inconddiff.capture import load_capture, read_image, write_image
 from nerf_integration.config import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("sequential", "independent", "inconsistent")
+VARIANTS = ("sequential", "independent", "inconsistent", "truth")
+RANKED = VARIANTS[:3]
 ABBREV = {"render_vs_edit": "r/edit", "edit_vs_gt": "edit/gt", "render_vs_gt": "r/gt"}
 
 
@@ -55,13 +59,13 @@ def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path
     if variant in ("sequential", "independent"):
         refs = RemovalConfig.refs if variant == "sequential" else 0
         remove_object(capture_dir, out, config=RemovalConfig(refs=refs, method="warp", seed=seed))
-    elif variant == "inconsistent":
+    elif variant in ("inconsistent", "truth"):
         cap = load_capture(capture_dir)
         stems = cap.stems
         for i, stem in enumerate(stems):
             edit, hole = cap.image(stem).copy(), cap.mask(stem)
             if hole is not None and hole.any():
-                other = stems[(i + len(stems) // 2) % len(stems)]
+                other = stems[(i + len(stems) // 2) % len(stems)] if variant == "inconsistent" else stem
                 edit[hole] = read_image(capture_dir / "gt" / "images" / f"{other}.png")[hole]
             write_image(out / "images" / f"{stem}.png", edit)
     else:
@@ -157,12 +161,14 @@ def main() -> None:
             )
     scores = [results[v]["summary"]["hole_heldout"]["render_vs_edit"]["in_psnr"] for v in VARIANTS]
     fitted = [results[v]["summary"]["train"]["render_vs_edit"]["in_psnr"] for v in VARIANTS]
+    truth_score, truth_fitted = scores.pop(), fitted.pop()
     ranked = scores[0] > scores[1] > scores[2]
     margin = scores[0] - scores[1]
     print(
         f"hole PSNR render vs edit, holes held out: {' > '.join(f'{s:.2f}' for s in scores)} -> ranking "
         f"(a)>(b)>(c): {ranked}; (a)-(b) = {margin:.2f} dB (target >= 2); holes fitted: "
         + ", ".join(f"{s:.2f}" for s in fitted)
+        + f"; calibration (d) truth: {truth_score:.2f} held out, {truth_fitted:.2f} fitted"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
@@ -171,8 +177,8 @@ def main() -> None:
                 "setup": vars(args) | {"workdir": str(args.workdir), "out": str(args.out)},
                 "ranked_a_b_c": ranked,
                 "score": "summary.hole_heldout.render_vs_edit.in_psnr",
-                "hole_heldout_in_psnr": dict(zip(VARIANTS, scores, strict=True)),
-                "fitted_hole_in_psnr": dict(zip(VARIANTS, fitted, strict=True)),
+                "hole_heldout_in_psnr": dict(zip(RANKED, scores, strict=True)) | {"truth": truth_score},
+                "fitted_hole_in_psnr": dict(zip(RANKED, fitted, strict=True)) | {"truth": truth_fitted},
                 "sequential_minus_independent_db": margin,
                 "note": f"{args.note}; torch threads {args.threads}",
                 "results": results,
