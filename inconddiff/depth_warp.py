@@ -202,22 +202,40 @@ def crop_pixel_grid(window: tuple[int, int, int, int], work_shape: tuple[int, in
     return np.stack([gx, gy], -1)
 
 
+def projector(target: Camera, grid_uv: np.ndarray, reference: Camera):
+    """For the target pixels `grid_uv` (h, w, 2): a function of their depth d (a number or h x w) giving
+    where they land in `reference`: remap coordinates (mapx, mapy as float32 h x w, pixel centres at
+    integers), their depth there (h x w) and whether they land in front of it and inside its image. A pixel
+    lifted to depth d projects to a + d b in homogeneous reference coordinates, so many depths are cheap."""
+    h, w = grid_uv.shape[:2]
+    rays = np.concatenate([grid_uv.reshape(-1, 2), np.ones((h * w, 1))], 1) @ np.linalg.inv(target.K).T
+    to_ref = target.R @ reference.R.T  # target camera frame -> reference camera frame, rows as vectors
+    b = rays @ to_ref @ reference.K.T
+    a = (reference.t - target.t @ to_ref) @ reference.K.T
+
+    def project(depth) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        d = np.asarray(depth, dtype=np.float64).reshape(-1, 1)
+        hom = a + d * b
+        z = hom[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mapx = (hom[:, 0] / z - 0.5).reshape(h, w).astype(np.float32)
+            mapy = (hom[:, 1] / z - 0.5).reshape(h, w).astype(np.float32)
+        z = z.reshape(h, w)
+        inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
+        return mapx, mapy, z, (z > 1e-6) & inside
+
+    return project
+
+
 def lookup(
     target: Camera, depth: np.ndarray, grid_uv: np.ndarray, reference: Camera
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where the target pixels `grid_uv` (h, w, 2), lifted to `depth` (h, w), land in the reference:
     remap coordinates (mapx, mapy as float32 h x w, pixel centres at integers), their depth in the
     reference (h x w) and geometric validity (finite depth, in front of the reference, inside its image)."""
-    h, w = depth.shape
     ok = np.isfinite(depth) & (depth > 0)
-    X = target.unproject(grid_uv.reshape(-1, 2), np.where(ok, depth, 1.0).reshape(-1))
-    uv, z = reference.project(X)
-    mapx = (uv[:, 0] - 0.5).reshape(h, w).astype(np.float32)
-    mapy = (uv[:, 1] - 0.5).reshape(h, w).astype(np.float32)
-    z = z.reshape(h, w)
-    inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
-    valid = ok & (z > 1e-6) & inside
-    return mapx, mapy, z, valid
+    mapx, mapy, z, valid = projector(target, grid_uv, reference)(np.where(ok, depth, 1.0))
+    return mapx, mapy, z, valid & ok
 
 
 def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:

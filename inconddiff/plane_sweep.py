@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inconddiff.depth_warp import Camera, invalid_at
+from inconddiff.depth_warp import Camera, invalid_at, projector
 
 SWEEP_PLANES = 48
 """Depth hypotheses, uniform in inverse depth."""
@@ -27,28 +27,6 @@ def _gray(image: np.ndarray) -> np.ndarray:
     if img.max() > 1.5:
         img = img / 255.0
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
-
-
-def plane_projector(target: Camera, grid_uv: np.ndarray, reference: Camera):
-    """For the target pixels `grid_uv` (h, w, 2): a function of a depth d giving their remap coordinates in
-    `reference` (mapx, mapy as float32 h x w, pixel centres at integers) and where they land in front of it and
-    inside its image. A pixel lifted to depth d projects to a + d b in homogeneous reference coordinates."""
-    h, w = grid_uv.shape[:2]
-    rays = np.concatenate([grid_uv.reshape(-1, 2), np.ones((h * w, 1))], 1) @ np.linalg.inv(target.K).T
-    to_ref = target.R @ reference.R.T  # target camera frame -> reference camera frame, rows as vectors
-    b = rays @ to_ref @ reference.K.T
-    a = (reference.t - target.t @ to_ref) @ reference.K.T
-
-    def project(d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        hom = a + d * b
-        z = hom[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mapx = (hom[:, 0] / z - 0.5).reshape(h, w).astype(np.float32)
-            mapy = (hom[:, 1] / z - 0.5).reshape(h, w).astype(np.float32)
-        inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
-        return mapx, mapy, (z.reshape(h, w) > 1e-6) & inside
-
-    return project
 
 
 def sweep_depth(
@@ -70,13 +48,13 @@ def sweep_depth(
     win = max(3, int(round(SWEEP_WINDOW_FRACTION * max(h, w))) | 1)
     blur = max(3, 4 * win + 1)
     grays = [_gray(img) for _, img, _ in references]
-    projectors = [plane_projector(target, grid_uv, cam) for cam, _, _ in references]
+    projectors = [projector(target, grid_uv, cam) for cam, _, _ in references]
     best_cost = np.full((h, w), np.inf, dtype=np.float32)
     best_inv = np.full((h, w), np.nan)
     for d_inv in inv:
         stack, seen = [], []
         for (_, _, invalid), gray, project in zip(references, grays, projectors, strict=True):
-            mapx, mapy, valid = project(1.0 / d_inv)
+            mapx, mapy, _, valid = project(1.0 / d_inv)
             if invalid is not None:
                 valid &= ~invalid_at(invalid, mapx, mapy)
             g = cv2.remap(gray, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -75,9 +75,9 @@ class RemovalConfig:
     angle_falloff_deg: float = ANGLE_FALLOFF_DEG
     """Reference score decays as exp(-angle / this): wide baselines magnify depth errors."""
     plane_sweep: bool = False
-    """Also warp every reference through the depth where the references agree (`swept_hole_depth`), for holes
-    whose sparse points are not one plane. Measured: better on real captures with one hole per view, worse on
-    synthetic captures filled in sequence (see `swept_hole_depth`), so off by default."""
+    """Also warp every reference through the depth where the references agree (`swept_hole_depth`). Measured:
+    better on real captures with one hole per view, worse on synthetic captures filled in sequence (see
+    `swept_hole_depth`), so off by default."""
 
 
 @dataclass

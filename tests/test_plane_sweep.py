@@ -1,4 +1,4 @@
-"""Dense depth from the references (plane sweep) and the fold test of a warp."""
+"""Dense depth from the references (plane sweep), the projection it shares with the warps, and the fold test."""
 
 import cv2
 import numpy as np
@@ -54,11 +54,10 @@ def test_a_mapping_that_turns_the_image_over_is_folded():
     assert fold[:, 22:].all() and not fold[:, :18].any()
 
 
-def test_plane_projector_agrees_with_lifting_each_pixel_and_projecting_it():
+def test_lookup_agrees_with_lifting_each_pixel_and_projecting_it():
     from scipy.spatial.transform import Rotation
 
     from inconddiff.depth_warp import lookup
-    from inconddiff.plane_sweep import plane_projector
 
     target = Camera(
         K, Rotation.from_euler("xyz", [0.1, -0.2, 0.05]).as_matrix(), np.array([0.3, -0.1, 0.2]), 96, 80
@@ -69,10 +68,14 @@ def test_plane_projector_agrees_with_lifting_each_pixel_and_projecting_it():
         k_ref, Rotation.from_euler("xyz", [-0.05, 0.15, 0.1]).as_matrix(), np.array([-0.2, 0.1, 0.4]), 96, 80
     )
     grid = crop_pixel_grid((10, 60, 5, 90), (25, 40))
-    project = plane_projector(target, grid, ref)
-    for depth in (0.5, 4.0, 40.0):
-        mapx, mapy, _, valid = lookup(target, np.full((25, 40), depth), grid, ref)
-        px, py, pvalid = project(depth)
-        np.testing.assert_allclose(px, mapx, atol=1e-3)
-        np.testing.assert_allclose(py, mapy, atol=1e-3)
-        assert (pvalid == valid).all()
+    depth = np.random.default_rng(0).uniform(0.5, 40.0, (25, 40))
+    depth[0, :5] = np.nan
+    uv, z = ref.project(target.unproject(grid.reshape(-1, 2), np.nan_to_num(depth, nan=1.0).reshape(-1)))
+    mapx, mapy, zr, valid = lookup(target, depth, grid, ref)
+    np.testing.assert_allclose(mapx, (uv[:, 0] - 0.5).reshape(25, 40), atol=1e-3)
+    np.testing.assert_allclose(mapy, (uv[:, 1] - 0.5).reshape(25, 40), atol=1e-3)
+    np.testing.assert_allclose(zr, z.reshape(25, 40), rtol=1e-9)
+    inside = (uv[:, 0] >= 0.5) & (uv[:, 0] <= 96 - 0.5) & (uv[:, 1] >= 0.5) & (uv[:, 1] <= 80 - 0.5)
+    expected = (inside & (z > 1e-6)).reshape(25, 40) & np.isfinite(depth)
+    assert valid[expected].all() and not valid[~np.isfinite(depth)].any()
+    assert expected.any() and (~expected).any()
