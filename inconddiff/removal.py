@@ -175,15 +175,6 @@ def hole_probe(
     return HoleProbe(cam, depth, grid, hole, centre)
 
 
-def probe_coverage(probe: HoleProbe, reference: Camera, invalid: np.ndarray | None) -> np.ndarray:
-    """Which pixels of the probed hole `reference` sees through the background depth (bool, probe shape),
-    its `invalid` region and image borders excluded."""
-    mapx, mapy, _, valid = lookup(probe.camera, probe.depth, probe.grid, reference)
-    if invalid is not None:
-        valid &= ~invalid_at(invalid, mapx, mapy)
-    return valid & probe.hole
-
-
 def reference_score(
     probe: HoleProbe,
     reference: Camera,
@@ -192,7 +183,10 @@ def reference_score(
 ) -> float:
     """The fraction of the probed hole `reference` sees (its `invalid` region and image borders excluded)
     through the background depth, times a falloff with the angle between the two views at the hole."""
-    coverage = float(probe_coverage(probe, reference, invalid).sum() / probe.hole.sum())
+    mapx, mapy, _, valid = lookup(probe.camera, probe.depth, probe.grid, reference)
+    if invalid is not None:
+        valid &= ~invalid_at(invalid, mapx, mapy)
+    coverage = float(valid[probe.hole].mean())
     angle = viewing_angle_deg(probe.camera, reference, probe.centre)
     return coverage * float(np.exp(-angle / angle_falloff_deg))
 
