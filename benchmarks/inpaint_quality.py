@@ -43,7 +43,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="pipeline folder (default: the shipped weights)")
     p.add_argument(
-        "--recon", type=Path, default=ROOT / "data_cache" / "heldout_recon", help="held-out models"
+        "--recon",
+        type=Path,
+        default=ROOT / "data_cache" / "heldout_recon",
+        help="COLMAP models, <capture>/sparse/0 each (training captures: data_cache/train_recon)",
     )
     p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
     p.add_argument("--views", type=int, default=8, help="target views per capture")
@@ -108,10 +111,14 @@ def load_capture_scene(name: str, args) -> tuple:
             generate_capture(cap, SynthConfig(views=24, width=320, height=240, seed=100 + args.seed))
             reconstruct(cap)
         return SceneData.load(cap, cap / "sparse" / "0", name)
+    # held-out captures sit in shared/data, training ones (for choosing settings) in shared/data/train
+    capture = SHARED / name if (SHARED / name / "images").is_dir() else SHARED / "train" / name
     sparse = args.recon / name / "sparse" / "0"
     if not sparse.is_dir():
-        raise FileNotFoundError(f"{sparse}: no model; run colmap_tools.reconstruct on {SHARED / name} first")
-    return SceneData.load(SHARED / name, sparse, name)
+        raise FileNotFoundError(
+            f"{sparse}: no model; run `inconddiff reconstruct {capture} --out {sparse.parents[1]}`"
+        )
+    return SceneData.load(capture, sparse, name)
 
 
 def downscale_scene(scene, max_side: int):
@@ -283,7 +290,7 @@ def main() -> None:
                 r
                 for r in rows
                 if r["method"] == method
-                and (r["capture"] == cap or (cap == "real_mean" and r["capture"] in HELDOUT))
+                and (r["capture"] == cap or (cap == "real_mean" and r["capture"] != "synthetic"))
             ]
             if sel:
                 summary.setdefault(cap, {})[method] = {k: float(np.mean([r[k] for r in sel])) for k in keys}
