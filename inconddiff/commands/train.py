@@ -25,6 +25,11 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--num-threads", type=int, default=None, help="torch CPU threads (1 while other work runs)"
     )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this pipeline's weights (e.g. inconddiff/weights/default) instead of from scratch",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,5 +50,6 @@ def run(args) -> int:
         val_captures=args.val,
         val_synthetic=args.val_synthetic,
         num_threads=args.num_threads,
+        init_from=args.init_from,
     )
     return 0

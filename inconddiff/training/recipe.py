@@ -46,12 +46,14 @@ def reproduce(
     val_captures: list[str | os.PathLike] = (),
     val_synthetic: int = 0,
     num_threads: int | None = None,
+    init_from: str | os.PathLike | None = None,
 ) -> Path:
     """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline).
 
     `synthetic` adds that many generated captures (exact geometry, object-free truth) to the real ones, one
     shard each. `val_captures` and `val_synthetic` captures (seeds after the training ones) go to a
-    validation set (one shard of samples_per_shard // 2 each) that the training log scores the model on."""
+    validation set (one shard of samples_per_shard // 2 each) that the training log scores the model on.
+    `init_from` starts training from that pipeline's weights (e.g. the shipped ones) instead of from scratch."""
     from inconddiff.training.samples import prepare_shards, synthetic_scenes
     from inconddiff.training.train import main as train_main
 
@@ -76,5 +78,7 @@ def reproduce(
         argv += ["--max_minutes", str(max_minutes)]
     if num_threads is not None:
         argv += ["--num_threads", str(num_threads)]
+    if init_from is not None:
+        argv += ["--init_from", str(init_from)]
     train_main(argv)
     return Path(output_dir) / "pipeline"
