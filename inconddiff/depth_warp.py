@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     inv = 1.0 / depth
     if len(uv) >= 3:
         try:
-            lin = LinearNDInterpolator(uv, inv)(query_uv)
+            # the triangulation's barycentric transforms are thousands of tiny LAPACK solves: with more than
+            # one BLAS thread on a busy machine they took 1-6 s for 5,000 samples instead of 0.1 s
+            with threadpool_limits(1):
+                lin = LinearNDInterpolator(uv, inv)(query_uv)
         except Exception:  # degenerate (collinear) samples
             lin = np.full(len(query_uv), np.nan)
     else:
