@@ -154,6 +154,35 @@ def test_prior_prefers_a_complete_warp_to_a_fragmented_one_of_similar_error():
     assert np.abs(out[both] - fragmented[both]).mean() > 0.03
 
 
+def test_prior_leaves_specks_of_validity_to_the_inpainting_not_to_the_warp(monkeypatch):
+    """A warp through a jagged depth is valid in specks inside the hole: those pixels are dropped (at 240 px,
+    anything narrower than 3 px), so the hole is not filled with a patchwork of the warp's stray pixels."""
+    from inconddiff.fillers import geometric_prior
+
+    h, w = 200, 240
+    image = np.full((h, w, 3), 0.5)
+    hole = np.zeros((h, w), bool)
+    hole[70:130, 90:150] = True
+    warp = np.where(hole[..., None], 1.0, image)  # right outside the hole, wrong inside
+    valid = ~hole
+    ys, xs = np.nonzero(hole)
+    specks = (ys % 4 == 0) & (xs % 4 == 0)
+    valid[ys[specks], xs[specks]] = True
+    block = np.zeros_like(hole)
+    block[100:120, 100:120] = True  # a solid part of the warp is used as before
+    prior, seen = geometric_prior(image, hole, [warp], [valid | block])
+    stray = hole & valid
+    stray[99:121, 99:121] = False  # specks touching the block's edge belong to its shape
+    assert stray.sum() > 100 and not seen[stray].any()
+    assert np.allclose(prior[block], 1.0) and seen[101:119, 101:119].all()  # (an opening rounds corners)
+    # the specks change nothing: the fill is what it is without them
+    clean, _ = geometric_prior(image, hole, [warp], [(~hole | block) | (valid & ~stray)])
+    assert np.allclose(prior, clean)
+    assert np.abs(prior[stray] - 1.0).mean() > 0.2
+    monkeypatch.setattr("inconddiff.fillers.SPECK_FRACTION", 0.0)  # without the test: the warp's stray pixels
+    assert np.allclose(geometric_prior(image, hole, [warp], [valid | block])[0][stray], 1.0)
+
+
 def test_diffusion_filler_attends_to_the_best_references_and_gives_all_warps_to_the_prior():
     from types import SimpleNamespace
 

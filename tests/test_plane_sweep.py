@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from inconddiff.depth_warp import Camera, crop_pixel_grid, folded
+from inconddiff.depth_warp import Camera, crop_pixel_grid, distorted, folded
 from inconddiff.plane_sweep import sweep_depth
 
 K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
@@ -52,6 +52,24 @@ def test_a_mapping_that_turns_the_image_over_is_folded():
     mirrored = np.where(xs < 20, xs, 40 - xs)
     fold = folded(mirrored, mapy)
     assert fold[:, 22:].all() and not fold[:, :18].any()
+
+
+def test_a_mapping_that_smears_a_band_is_distorted_but_a_smooth_one_is_not(monkeypatch):
+    import inconddiff.depth_warp as dw
+
+    monkeypatch.setattr(dw, "MAX_ANISOTROPY", 3.0)
+    ys, xs = np.mgrid[0:20, 0:60].astype(np.float32)
+    valid = np.ones(xs.shape, bool)
+    # a uniform stretch and a gentle change of scale across the crop are what real surfaces do
+    assert not distorted(xs * 2.5 + 3, ys, valid).any()
+    assert not distorted(xs + 0.01 * xs**2, ys, valid).any()
+    # columns 20-29 each take a tenth of a reference pixel (a few pixels smeared over many), then a jump
+    smear = np.where(xs < 20, xs, np.where(xs < 30, 20 + 0.1 * (xs - 20), xs - 9))
+    bad = distorted(smear, ys, valid)
+    assert bad[:, 21:29].all() and not bad[:, :19].any() and not bad[:, 31:].any()
+    monkeypatch.setattr(dw, "MAX_ANISOTROPY", 0.0)  # the fold test alone
+    assert not distorted(smear, ys, valid)[:, 21:29].any()
+    assert distorted(np.where(xs < 30, xs, 60 - xs), ys, valid)[:, 32:].all()
 
 
 def test_lookup_agrees_with_lifting_each_pixel_and_projecting_it():
