@@ -288,11 +288,8 @@ def occluded(
 
 
 def jacobian(mapx: np.ndarray, mapy: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The target-to-reference mapping's Jacobian per pixel: d mapx / dx, d mapx / dy, d mapy / dx,
-    d mapy / dy (zeros for a crop thinner than two pixels)."""
-    if min(mapx.shape) < 2:
-        zero = np.zeros(mapx.shape)
-        return zero, zero, zero, zero
+    """The target-to-reference mapping's Jacobian per pixel (a crop at least two pixels wide and high):
+    d mapx / dx, d mapx / dy, d mapy / dx, d mapy / dy."""
     return (
         np.gradient(mapx, axis=1),
         np.gradient(mapx, axis=0),
@@ -311,10 +308,9 @@ def folded(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
     return a * d - b * c <= 0
 
 
-def anisotropy(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
-    """Per pixel, the ratio of the mapping's strongest to its weakest stretch (the singular values of its
-    Jacobian): 1 for a similarity, large where one direction is smeared."""
-    a, b, c, d = jacobian(mapx, mapy)
+def anisotropy(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per pixel, the ratio of a mapping's strongest to its weakest stretch (the singular values of its
+    Jacobian [[a, b], [c, d]], from `jacobian`): 1 for a similarity, large where one direction is smeared."""
     s = a * a + b * b + c * c + d * d
     det = np.abs(a * d - b * c)
     root = np.sqrt(np.maximum(s * s - 4 * det * det, 0))
@@ -333,10 +329,13 @@ the median: 20.33-20.36 / 0.201-0.202; both: 20.39 / 0.200)."""
 def distorted(mapx: np.ndarray, mapy: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """True where the mapping folds over (`folded`) or is more than `MAX_ANISOTROPY` times as anisotropic
     as its median over the `valid` pixels."""
-    bad = folded(mapx, mapy)
+    if min(mapx.shape) < 2:
+        return np.zeros(mapx.shape, dtype=bool)
+    a, b, c, d = jacobian(mapx, mapy)
+    bad = a * d - b * c <= 0  # folded
     good = valid & ~bad
     if MAX_ANISOTROPY > 0 and good.sum() >= 16:
-        aniso = anisotropy(mapx, mapy)
+        aniso = anisotropy(a, b, c, d)
         bad |= aniso > MAX_ANISOTROPY * np.median(aniso[good])
     return bad
 
