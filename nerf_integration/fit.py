@@ -26,6 +26,9 @@ from inconddiff.capture import CaptureError, list_images
 
 log = logging.getLogger(__name__)
 
+RAYS_PER_BATCH = 1024
+"""Rays per step of `fit` (the evaluation's fits and the speed benchmark)."""
+
 # nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
@@ -133,7 +136,7 @@ def fit(
     output_dir: str | os.PathLike,
     max_steps: int = 1500,
     time_budget: float | None = None,
-    rays_per_batch: int = 1024,
+    rays_per_batch: int = RAYS_PER_BATCH,
     method_config=None,
     on_step: Callable[[int, float, object], dict | None] | None = None,
     hook_every: int = 100,
