@@ -170,12 +170,13 @@ def main() -> None:
             )
     scores = {v: r["summary"]["hole_heldout"]["render_vs_edit"]["in_psnr"] for v, r in results.items()}
     fitted = {v: r["summary"]["train"]["render_vs_edit"]["in_psnr"] for v, r in results.items()}
-    ranked = all(v in scores for v in RANKED) and scores[RANKED[0]] > scores[RANKED[1]] > scores[RANKED[2]]
+    all_ranked = set(RANKED) <= set(scores)
+    ranked = all_ranked and scores[RANKED[0]] > scores[RANKED[1]] > scores[RANKED[2]]
     margin = (
         scores["sequential"] - scores["independent"] if {"sequential", "independent"} <= set(scores) else None
     )
     line = "hole PSNR render vs edit, holes held out: " + ", ".join(f"{v} {s:.2f}" for v, s in scores.items())
-    if all(v in scores for v in RANKED):
+    if all_ranked:
         line += f"; ranking (a)>(b)>(c): {ranked}"
     if margin is not None:
         line += f"; (a)-(b) = {margin:.2f} dB (target >= 2)"
@@ -185,7 +186,7 @@ def main() -> None:
         json.dumps(
             {
                 "setup": vars(args) | {"workdir": str(args.workdir), "out": str(args.out)},
-                "ranked_a_b_c": ranked if all(v in scores for v in RANKED) else None,
+                "ranked_a_b_c": ranked if all_ranked else None,
                 "score": "summary.hole_heldout.render_vs_edit.in_psnr",
                 "hole_heldout_in_psnr": scores,
                 "fitted_hole_in_psnr": fitted,
