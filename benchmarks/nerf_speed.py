@@ -153,13 +153,9 @@ def main() -> None:
     data, train, held = prepare_fit_data(cap, args.workdir / "data", holdout=4)
     runs = []
     for name in args.methods:
-        if name == "inconddiff-fit":
-            run = run_method(
-                name, data, args.workdir / "runs", None, args.eval_every, args.seed, args.our_steps
-            )
-        else:
-            run = run_method(name, data, args.workdir / "runs", args.budget, args.eval_every, args.seed)
-        runs.append(run)
+        ours_run = name == "inconddiff-fit"  # ours runs its whole schedule, baselines the budget
+        budget, steps = (None, args.our_steps) if ours_run else (args.budget, 10**6)
+        runs.append(run_method(name, data, args.workdir / "runs", budget, args.eval_every, args.seed, steps))
     ours = next((r for r in runs if r["method"] == "inconddiff-fit"), None)
     converged = ours["history"][-1]["psnr"] if ours else None
     target = converged - 1.0 if ours else None
@@ -257,9 +253,10 @@ def main() -> None:
                             "sh_degree",
                             "num_samples",
                             "scene_radius",
+                            "tv_weight",
                         )
                     }
-                    | {"rays_per_batch": RAYS_PER_BATCH, "tv_weight": cfg_ours.pipeline.model.tv_weight},
+                    | {"rays_per_batch": RAYS_PER_BATCH},
                 },
                 "converged_psnr": converged,
                 "target_psnr": target,
