@@ -90,6 +90,7 @@ def main() -> None:
         "--time-budget", type=float, default=None, help="also stop each fit after this many seconds"
     )
     ap.add_argument("--holdout", type=int, default=2)
+    ap.add_argument("--carve", action="store_true", help="hold the removed object's volume empty in the fits")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--note", default="2-core CPU", help="what else ran on the machine (recorded in the JSON)"
@@ -143,11 +144,13 @@ def main() -> None:
                 time_budget=args.time_budget,
                 overwrite=True,
                 seed=args.seed,
+                carve=args.carve,
             )
         results[variant] = {
             "summary": report["summary"],
             "fit_steps": report["fit_steps"],
             "fit_seconds": round(report["fit_seconds"], 1),
+            "carved_cells": report.get("carved_cells"),
         }
         if variant in args.reuse:
             results[variant]["reused_from"] = str(earlier)

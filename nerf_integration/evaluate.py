@@ -118,6 +118,7 @@ def evaluate_capture(
     overwrite: bool = False,
     seed: int = 0,
     hole_holdout: bool = True,
+    carve: bool = False,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -127,8 +128,9 @@ def evaluate_capture(
     views. With `hole_holdout`, every other masked training view (sorted by name) has its hole left out of the
     fit (split "hole_heldout"): the field learns those pixels only from the other views' edits and the untouched
     background, so render-vs-edit inside those holes measures whether an edit agrees with the rest of the capture
-    (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. Returns the
-    dict written to OUT/consistency.json.
+    (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. With `carve`,
+    the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
+    cannot be explained by a ghost of the object. Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, render_views
 
@@ -154,7 +156,17 @@ def evaluate_capture(
             edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude
         )
         t0 = time.perf_counter()
-        result = fit(data_dir, tmp / "nerf", max_steps=max_steps, time_budget=time_budget, seed=seed)
+        carve_masks = None
+        if carve:
+            carve_masks = {st: capture.mask(st) for st in capture.masks if capture.mask(st) is not None}
+        result = fit(
+            data_dir,
+            tmp / "nerf",
+            max_steps=max_steps,
+            time_budget=time_budget,
+            seed=seed,
+            carve_masks=carve_masks,
+        )
         renders = render_views(result.pipeline)
         render_seconds = time.perf_counter() - t0 - result.seconds
         views = []
@@ -190,6 +202,7 @@ def evaluate_capture(
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
             "fit_steps": result.steps,
+            "carved_cells": int(result.pipeline.model.field.carved.sum()) if carve else None,
             "fit_seconds": result.seconds,
             "render_seconds": render_seconds,
             "heldout": held,
@@ -265,6 +278,12 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
                     + "</tr>"
                 )
     gt_head = "<th>render error vs truth</th>" if gt_dir is not None else ""
+    carve_text = ""
+    if report.get("carved_cells") is not None:
+        carve_text = (
+            f" The volume the masks agree the removed object filled ({report['carved_cells']} cells) was held empty,"
+            " so the field cannot explain the fills with a ghost of the object."
+        )
     from inconddiff.report import STYLE
 
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>inconddiff consistency</title>
@@ -274,7 +293,7 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
 edited images{" except the held-out views" if report["heldout"] else ""}. Edits that agree in 3D are reproduced by its
 renders inside the holes about as well as outside them (the control). Views of the split <i>hole_heldout</i> had
 their hole pixels left out of the fit, so their hole scores say whether the edit agrees with what the other views
-put there (the consistency score). Error maps: |render - edit| x4.</p>
+put there (the consistency score).{carve_text} Error maps: |render - edit| x4.</p>
 <table><tr><th>split</th><th>pair</th><th>hole PSNR</th><th>hole SSIM</th><th>hole LPIPS</th>
 <th>outside PSNR</th><th>outside SSIM</th><th>outside LPIPS</th></tr>{"".join(summary_rows)}</table>
 <h2>Views</h2>

@@ -7,7 +7,8 @@ each a sum over the three axis pairs of (matrix on the plane) x (vector on the r
 linear interpolation (`grid_sample`): an R x R x R field for the price of three R x R planes, and axis-aligned
 surfaces (floors, walls) are represented exactly. Colour features map linearly to spherical-harmonic RGB
 coefficients (degree 0 or 1), so no MLP runs per sample. Resolution grows coarse to fine by resampling the planes
-(`upsample`). An occupancy bitmap computed from the density factors lets the renderer skip empty space.
+(`upsample`). An occupancy bitmap computed from the density factors lets the renderer skip empty space, and a
+carved bitmap (`set_carved`) holds density at zero where the field must stay empty (a removed object's volume).
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ class TensorVMField(nn.Module):
             "occupancy",
             torch.ones(occupancy_resolution, occupancy_resolution, occupancy_resolution, dtype=torch.bool),
         )
+        self.register_buffer(
+            "carved",
+            torch.zeros(occupancy_resolution, occupancy_resolution, occupancy_resolution, dtype=torch.bool),
+        )
+        self.has_carved = False
 
     @property
     def resolution(self) -> int:
@@ -131,8 +137,11 @@ class TensorVMField(nn.Module):
         return (pf * lf).sum(dim=(0, 1))
 
     def density(self, xyz: Tensor) -> Tensor:
-        """Volume density (per world unit) at grid coordinates: (N,)."""
-        return density_activation(self.raw_density(xyz) + self.density_bias)
+        """Volume density (per world unit) at grid coordinates, zero in carved cells: (N,)."""
+        sigma = density_activation(self.raw_density(xyz) + self.density_bias)
+        if self.has_carved:
+            sigma = sigma.masked_fill(self._lookup(self.carved, xyz), 0.0)
+        return sigma
 
     def rgb(self, xyz: Tensor, directions: Tensor) -> Tensor:
         """Colour at grid coordinates seen along unit `directions` (one per point): (N, 3)."""
@@ -161,11 +170,36 @@ class TensorVMField(nn.Module):
         sigma = density_activation(raw + self.density_bias)
         return sigma.permute(2, 1, 0).contiguous()
 
+    @staticmethod
+    def _lookup(bitmap: Tensor, xyz: Tensor) -> Tensor:
+        """Nearest-cell lookup of an r^3 bitmap indexed [z, y, x] at grid coordinates."""
+        r = bitmap.shape[0]
+        idx = ((xyz + 1) * 0.5 * r).long().clamp_(0, r - 1)
+        return bitmap[idx[:, 2], idx[:, 1], idx[:, 0]]
+
     def occupied(self, xyz: Tensor) -> Tensor:
         """Occupancy bitmap lookup (nearest cell) at grid coordinates."""
+        return self._lookup(self.occupancy, xyz)
+
+    def cell_centres(self) -> Tensor:
+        """Grid coordinates of the occupancy / carved cells' centres, (r, r, r, 3) indexed [z, y, x], xyz last."""
         r = self.occupancy.shape[0]
-        idx = ((xyz + 1) * 0.5 * r).long().clamp_(0, r - 1)
-        return self.occupancy[idx[:, 2], idx[:, 1], idx[:, 0]]
+        lin = (torch.arange(r, device=self.occupancy.device) + 0.5) * (2.0 / r) - 1.0
+        z, y, x = torch.meshgrid(lin, lin, lin, indexing="ij")
+        return torch.stack([x, y, z], -1)
+
+    def denormalise(self, xyz: Tensor) -> Tensor:
+        """Grid coordinates inside the inner box back to world positions (the inverse of `normalise` there)."""
+        return xyz / self.inner_fraction * self.scene_radius
+
+    @torch.no_grad()
+    def set_carved(self, carved: Tensor) -> None:
+        """Hold density at zero in the cells `carved` marks (bool, the occupancy bitmap's shape)."""
+        if carved.shape != self.carved.shape:
+            raise ValueError(f"carved bitmap must be {tuple(self.carved.shape)}, got {tuple(carved.shape)}")
+        self.carved.copy_(carved)
+        self.has_carved = bool(carved.any())
+        self.occupancy &= ~self.carved
 
     @torch.no_grad()
     def update_occupancy(self, threshold: float) -> float:
@@ -175,7 +209,7 @@ class TensorVMField(nn.Module):
         sigma = self.density_volume(r)
         thr = min(threshold, float(sigma.mean()))
         sigma = F.max_pool3d(sigma[None, None], 3, stride=1, padding=1)[0, 0]
-        self.occupancy.copy_(sigma > thr)
+        self.occupancy.copy_((sigma > thr) & ~self.carved)
         return float(self.occupancy.float().mean())
 
     @torch.no_grad()

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 RAYS_PER_BATCH = 1024
 """Rays per step of `fit` (the evaluation's fits and the speed benchmark)."""
+CARVE_STEP = 300
+"""Step after which `fit(carve_masks=...)` carves the removed object's volume (the field's depth is settled by
+then outside the holes)."""
 
 # nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -141,12 +144,15 @@ def fit(
     on_step: Callable[[int, float, object], dict | None] | None = None,
     hook_every: int = 100,
     seed: int = 0,
+    carve_masks: dict[str, np.ndarray] | None = None,
 ) -> FitResult:
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json).
 
     `time_budget` (seconds of training, hook time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
-    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout.
+    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (object masks
+    by image stem), the volume the masks agree the removed object filled is held empty from `CARVE_STEP` on
+    (`nerf_integration.carve`).
     """
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer
@@ -187,6 +193,12 @@ def fit(
                 trainer.train_iteration(step)
             for cb in trainer.callbacks:
                 cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+            if carve_masks and step + 1 == min(CARVE_STEP, max_steps - 1):
+                from nerf_integration.carve import carve_masked_volume
+
+                pipeline.eval()
+                carve_masked_volume(pipeline, carve_masks)
+                pipeline.train()
             train_seconds += time.perf_counter() - t0
             done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
             if on_step is not None and ((step + 1) % hook_every == 0 or done):

@@ -167,7 +167,13 @@ class InconddiffFitModel(Model):
         if dkey is not None and ckey is not None:
             self.field.upsample(int(state_dict[dkey].shape[-1]), int(state_dict[ckey].shape[-1]))
         self.occupancy_active = True
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        carved = next((k for k in state_dict if k.endswith("field.carved")), None)
+        if carved is None and dkey is not None:  # checkpoints from before carving
+            key = dkey[: -len("density_planes")] + "carved"
+            state_dict = dict(state_dict) | {key: torch.zeros_like(self.field.carved)}
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.field.has_carved = bool(self.field.carved.any())
+        return result
 
     def training_step(self, step: int, optimizers=None) -> None:
         """Per-step schedule: grow the grid at `upsample_steps` (resetting its optimiser state) and refresh the

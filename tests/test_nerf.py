@@ -189,9 +189,16 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
     edited = tmp_path / "edited"
     shutil.copytree(tiny_capture, edited)
     report = evaluate_capture(
-        edited, tmp_path / "out", gt_images=edited / "gt" / "images", holdout=2, max_steps=3, use_lpips=False
+        edited,
+        tmp_path / "out",
+        gt_images=edited / "gt" / "images",
+        holdout=2,
+        max_steps=3,
+        use_lpips=False,
+        carve=True,
     )
     assert report["fit_steps"] == 3
+    assert isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0  # carving ran (step 2)
     out = tmp_path / "out"
     saved = json.loads((out / "consistency.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(report["summary"]))

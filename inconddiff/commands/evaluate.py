@@ -20,6 +20,11 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=1500, help="training steps of the fit")
     p.add_argument("--time-budget", type=float, default=None, help="stop the fit after this many seconds")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
+    p.add_argument(
+        "--carve",
+        action="store_true",
+        help="hold the volume where the removed object stood empty, so a ghost of it cannot explain the fills",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)
 
@@ -41,5 +46,6 @@ def run(args) -> int:
         time_budget=args.time_budget,
         use_lpips=not args.no_lpips,
         overwrite=args.overwrite,
+        carve=args.carve,
     )
     return 0

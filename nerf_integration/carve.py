@@ -1,0 +1,178 @@
+"""The removed object's volume, to be kept empty when a field is refitted on an object-removal edit.
+
+A field fitted to smooth, view-by-view fills (Telea) can explain them with a blurred "ghost" standing where the
+object stood: the masks hide that volume from every view, so the ghost costs nothing on the untouched pixels, and it
+predicts a held-out view's smooth fill well. An edit that removed the object must be explained with nothing there.
+
+A cell of the field's occupancy lattice is carved when the views that can judge it agree it lay inside the object:
+each view votes *carve* when the cell projects inside its mask and lies in front of the background surface behind
+the hole (the field's depth around the hole continued across it, harmonic in inverse depth: exact for a plane such
+as a floor, so the floor under the object is kept), and *keep* when the cell projects inside the mask onto that
+surface, or outside the mask at or in front of the field's rendered surface (the view sees that spot and no object
+there). Views where the cell is out of frame, behind the continued surface (where clutter around the hole pulls it
+forward), or hidden behind something outside the mask (clutter occluding the object) abstain. Cells with at least
+`min_views` carve votes and a `vote` share of the votes cast are carved.
+
+    carve_masked_volume(pipeline, masks) -> int   # cells carved; sets the field's carved bitmap
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from scipy import ndimage, sparse
+from scipy.sparse.linalg import spsolve
+
+log = logging.getLogger(__name__)
+
+VOTE = 0.8
+"""Share of the votes cast that must say carve."""
+MIN_VIEWS = 3
+"""Fewest carve votes for a cell to be carved."""
+MARGIN_VOXELS = 1.0
+"""A cell within this many cells (world size at the occupancy lattice) of a surface counts as on it."""
+RING = 2
+"""Pixels by which a hole is widened before the depth around it is continued across it."""
+
+
+def continue_across(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`values` (H, W) inside `hole` replaced by the harmonic interpolation of the values around it (Laplace's
+    equation with the surrounding pixels as boundary; reproduces any affine function exactly)."""
+    out = values.astype(np.float64).copy()
+    ys, xs = np.nonzero(hole)
+    if ys.size == 0:
+        return out
+    h, w = hole.shape
+    index = -np.ones((h, w), np.int64)
+    index[ys, xs] = np.arange(ys.size)
+    rows, cols, vals = [], [], []
+    rhs = np.zeros(ys.size)
+    diag = np.zeros(ys.size)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        diag += inside
+        k = np.nonzero(inside)[0]
+        nb = index[ny[k], nx[k]]
+        unknown = nb >= 0
+        rows.append(k[unknown])
+        cols.append(nb[unknown])
+        vals.append(-np.ones(int(unknown.sum())))
+        rhs[k[~unknown]] += out[ny[k[~unknown]], nx[k[~unknown]]]
+    rows.append(np.arange(ys.size))
+    cols.append(np.arange(ys.size))
+    vals.append(diag)
+    a = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(ys.size, ys.size)
+    )
+    out[ys, xs] = spsolve(a, rhs)
+    return out
+
+
+def background_depth(z_depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """z-depth of the surface behind `hole`: the inverse depth around the (widened) hole continued across it."""
+    wide = ndimage.binary_dilation(hole, iterations=RING)
+    if wide.all():
+        return np.full(z_depth.shape, np.inf)
+    inverse = continue_across(1.0 / np.maximum(z_depth, 1e-6), wide)
+    return 1.0 / np.maximum(inverse, 1e-9)
+
+
+def _project(
+    points: np.ndarray, c2w: np.ndarray, fx, fy, cx, cy
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """nerfstudio (OpenGL) camera: pixel column, row and z-depth (along the viewing direction) of world points."""
+    p = (points - c2w[:3, 3]) @ c2w[:3, :3]  # camera frame: x right, y up, looking down -z
+    z = -p[:, 2]
+    safe = np.where(z > 1e-6, z, np.inf)
+    u = cx + fx * p[:, 0] / safe
+    v = cy - fy * p[:, 1] / safe
+    return u, v, z
+
+
+def masked_volume(
+    points: np.ndarray,
+    views: list[dict],
+    margin: float,
+    vote: float = VOTE,
+    min_views: int = MIN_VIEWS,
+) -> np.ndarray:
+    """Which world `points` (N, 3) lay inside the removed object (see the module docstring).
+
+    Each view is a dict with c2w (3x4 or 4x4, nerfstudio convention), fx, fy, cx, cy, `depth` (H, W rendered
+    z-depth) and `mask` (H, W bool, or None for a view without a hole)."""
+    carve = np.zeros(len(points), np.int32)
+    keep = np.zeros(len(points), np.int32)
+    for view in views:
+        depth, mask = view["depth"], view["mask"]
+        h, w = depth.shape
+        u, v, z = _project(
+            points, np.asarray(view["c2w"], np.float64), view["fx"], view["fy"], view["cx"], view["cy"]
+        )
+        col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        seen = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        k = np.nonzero(seen)[0]
+        r, c, zk = row[k], col[k], z[k]
+        masked = np.zeros(k.size, bool) if mask is None else mask[r, c]
+        if mask is not None and mask.any():
+            surface = background_depth(depth, mask)[r, c]
+            carve[k[masked & (zk < surface - margin)]] += 1
+            keep[k[masked & (np.abs(zk - surface) <= margin)]] += 1
+        visible = ~masked & (zk <= depth[r, c] + margin)
+        keep[k[visible]] += 1
+    return (carve >= min_views) & (carve >= vote * (carve + keep))
+
+
+def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
+    """Every training and held-out camera of the pipeline with its rendered z-depth and its mask."""
+    from nerf_integration.fit import dataset_stems, render_camera
+
+    dm = pipeline.datamanager
+    views, done = [], set()
+    for dataset in (dm.train_dataset, dm.eval_dataset):
+        cams = dataset.cameras
+        for i, stem in enumerate(dataset_stems(dataset)):
+            if stem in done:
+                continue
+            done.add(stem)
+            _, distance = render_camera(pipeline, cams, i)
+            rays = cams.generate_rays(camera_indices=i, keep_shape=True)
+            c2w = cams.camera_to_worlds[i].cpu().numpy()
+            forward = -c2w[:3, 2]
+            cos = rays.directions.cpu().numpy() @ forward
+            mask = masks.get(stem)
+            views.append(
+                {
+                    "c2w": c2w,
+                    "fx": float(cams.fx[i]),
+                    "fy": float(cams.fy[i]),
+                    "cx": float(cams.cx[i]),
+                    "cy": float(cams.cy[i]),
+                    "depth": distance * cos,
+                    "mask": None if mask is None else np.asarray(mask, bool),
+                }
+            )
+    return views
+
+
+@torch.no_grad()
+def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
+    """Carve the removed object's volume (masks by image stem) out of an `inconddiff-fit` pipeline's field, judged
+    by the field's current depth; returns the number of cells carved."""
+    field = pipeline.model.field
+    views = _views_of(pipeline, masks)
+    centres = field.cell_centres()
+    inner = centres.abs().amax(-1) <= field.inner_fraction
+    points = field.denormalise(centres[inner]).cpu().numpy().astype(np.float64)
+    margin = MARGIN_VOXELS * 2 * field.scene_radius / (field.inner_fraction * field.occupancy.shape[0])
+    inside = masked_volume(points, views, margin)
+    carved = torch.zeros_like(field.carved)
+    carved[inner] = torch.as_tensor(inside, device=carved.device)
+    field.set_carved(carved)
+    n = int(inside.sum())
+    log.info(
+        "carved %d cells (%.2f%% of the inner box) where the removed object stood", n, 100 * n / inside.size
+    )
+    return n
