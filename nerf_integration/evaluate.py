@@ -118,7 +118,7 @@ def evaluate_capture(
     overwrite: bool = False,
     seed: int = 0,
     hole_holdout: bool = True,
-    carve: bool = False,
+    carve: bool = True,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -130,7 +130,8 @@ def evaluate_capture(
     background, so render-vs-edit inside those holes measures whether an edit agrees with the rest of the capture
     (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. With `carve`,
     the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
-    cannot be explained by a ghost of the object. Returns the dict written to OUT/consistency.json.
+    cannot be explained by a ghost of the object (on by default). Returns the dict written to
+    OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, render_views
 
@@ -202,7 +203,7 @@ def evaluate_capture(
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
             "fit_steps": result.steps,
-            "carved_cells": int(result.pipeline.model.field.carved.sum()) if carve else None,
+            "carved_cells": result.carved_cells,
             "fit_seconds": result.seconds,
             "render_seconds": render_seconds,
             "heldout": held,

@@ -132,6 +132,8 @@ class FitResult:
     steps: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+    carved_cells: int | None = None
+    """Cells carved as the removed object's volume (None without `carve_masks`)."""
 
 
 def fit(
@@ -176,7 +178,7 @@ def fit(
     pipeline.train()
     fast = _fast_batches(pipeline, config.pipeline.datamanager.train_num_rays_per_batch, seed)
     history: list[dict] = []
-    train_seconds, step = 0.0, 0
+    train_seconds, step, carved = 0.0, 0, None
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("fitting"), BarColumn(), TextColumn("{task.completed} steps"), TimeElapsedColumn())
@@ -197,7 +199,7 @@ def fit(
                 from nerf_integration.carve import carve_masked_volume
 
                 pipeline.eval()
-                carve_masked_volume(pipeline, carve_masks)
+                carved = carve_masked_volume(pipeline, carve_masks)
                 pipeline.train()
             train_seconds += time.perf_counter() - t0
             done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
@@ -213,7 +215,7 @@ def fit(
     trainer.save_checkpoint(step)
     pipeline.eval()
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
-    return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history)
+    return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history, carved)
 
 
 class _RayTable:

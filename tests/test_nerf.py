@@ -150,7 +150,7 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     truth = {s: read_image(edited / "gt" / "images" / f"{s}.png") for s in stems}
 
     class _Result:
-        pipeline, steps, seconds = None, 0, 0.0
+        pipeline, steps, seconds, carved_cells = None, 0, 0.0, None
 
     monkeypatch.setattr(fit_mod, "fit", lambda *a, **k: _Result())
     monkeypatch.setattr(
@@ -195,7 +195,6 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
         holdout=2,
         max_steps=3,
         use_lpips=False,
-        carve=True,
     )
     assert report["fit_steps"] == 3
     assert isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0  # carving ran (step 2)

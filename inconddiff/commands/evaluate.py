@@ -21,9 +21,10 @@ def add_parser(sub) -> None:
     p.add_argument("--time-budget", type=float, default=None, help="stop the fit after this many seconds")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
     p.add_argument(
-        "--carve",
+        "--no-carve",
         action="store_true",
-        help="hold the volume where the removed object stood empty, so a ghost of it cannot explain the fills",
+        help="let the field put density where the removed object stood (by default that volume is held empty, "
+        "so a ghost of the object cannot explain the fills)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)
@@ -46,6 +47,6 @@ def run(args) -> int:
         time_budget=args.time_budget,
         use_lpips=not args.no_lpips,
         overwrite=args.overwrite,
-        carve=args.carve,
+        carve=not args.no_carve,
     )
     return 0
