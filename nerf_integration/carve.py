@@ -143,6 +143,10 @@ def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
             forward = -c2w[:3, 2]
             cos = rays.directions.cpu().numpy() @ forward
             mask = masks.get(stem)
+            if mask is not None and mask.shape != distance.shape:
+                raise ValueError(
+                    f"mask of view {stem}: size {mask.shape} differs from its camera's {distance.shape}"
+                )
             views.append(
                 {
                     "c2w": c2w,
