@@ -159,7 +159,7 @@ def evaluate_capture(
         t0 = time.perf_counter()
         carve_masks = None
         if carve:
-            carve_masks = {st: capture.mask(st) for st in capture.masks if capture.mask(st) is not None}
+            carve_masks = {st: m for st in capture.masks if (m := capture.mask(st)) is not None}
         result = fit(
             data_dir,
             tmp / "nerf",
