@@ -13,7 +13,7 @@ there). Views where the cell is out of frame, behind the continued surface (wher
 forward), or hidden behind something outside the mask (clutter occluding the object) abstain. Cells with at least
 `min_views` carve votes and a `vote` share of the votes cast are carved.
 
-    carve_masked_volume(pipeline, masks) -> int   # cells carved; sets the field's carved bitmap
+    carve_masked_volume(pipeline, masks) -> int   # cells carved; adds to the field's carved bitmap
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
 @torch.no_grad()
 def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
     """Carve the removed object's volume (masks by image stem) out of an `inconddiff-fit` pipeline's field, judged
-    by the field's current depth; returns the number of cells carved."""
+    by the field's current depth, adding to the cells carved before; returns the number of cells carved in all."""
     field = pipeline.model.field
     views = _views_of(pipeline, masks)
     centres = field.cell_centres()
@@ -172,11 +172,15 @@ def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
     points = field.denormalise(centres[inner]).cpu().numpy().astype(np.float64)
     margin = MARGIN_VOXELS * 2 * field.scene_radius / (field.inner_fraction * field.occupancy.shape[0])
     inside = masked_volume(points, views, margin)
-    carved = torch.zeros_like(field.carved)
-    carved[inner] = torch.as_tensor(inside, device=carved.device)
+    carved = field.carved.clone()
+    before = int(carved.sum())
+    carved[inner] |= torch.as_tensor(inside, device=carved.device)
     field.set_carved(carved)
-    n = int(inside.sum())
+    n = int(carved.sum())
     log.info(
-        "carved %d cells (%.2f%% of the inner box) where the removed object stood", n, 100 * n / inside.size
+        "carved %d cells where the removed object stood (%d new; %.2f%% of the inner box)",
+        n,
+        n - before,
+        100 * n / inside.size,
     )
     return n

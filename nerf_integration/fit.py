@@ -28,9 +28,20 @@ log = logging.getLogger(__name__)
 
 RAYS_PER_BATCH = 1024
 """Rays per step of `fit` (the evaluation's fits and the speed benchmark)."""
-CARVE_STEP = 300
-"""Step after which `fit(carve_masks=...)` carves the removed object's volume (the field's depth is settled by
-then outside the holes)."""
+CARVE_EVERY = 0.2
+"""`fit(carve_masks=...)` carves the removed object's volume each time this share of the fit (of its steps, or of
+its time budget when that runs out first) has passed: first once the field's depth is settled outside the holes,
+then again, so that what the field grows in the volume after a pass is carved too."""
+CARVE_UNTIL = 0.8
+"""Share of the fit after which no more carving passes start (the field settles around the last one)."""
+
+
+def _carve_passes_due(step_done: int, seconds: float, max_steps: int, time_budget: float | None) -> int:
+    """How many carving passes are due once `step_done` steps took `seconds`."""
+    progress = step_done / max_steps
+    if time_budget:
+        progress = max(progress, seconds / time_budget)
+    return int(min(progress, CARVE_UNTIL) / CARVE_EVERY + 1e-9)
 
 # nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -153,8 +164,8 @@ def fit(
     `time_budget` (seconds of training, hook time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
     Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (object masks
-    by image stem), the volume the masks agree the removed object filled is held empty from `CARVE_STEP` on
-    (`nerf_integration.carve`).
+    by image stem), the volume the masks agree the removed object filled is held empty, judged anew every
+    `CARVE_EVERY` of the fit (`nerf_integration.carve`).
     """
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer
@@ -178,7 +189,7 @@ def fit(
     pipeline.train()
     fast = _fast_batches(pipeline, config.pipeline.datamanager.train_num_rays_per_batch, seed)
     history: list[dict] = []
-    train_seconds, step, carved = 0.0, 0, None
+    train_seconds, step, carved, passes = 0.0, 0, None, 0
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("fitting"), BarColumn(), TextColumn("{task.completed} steps"), TimeElapsedColumn())
@@ -195,13 +206,17 @@ def fit(
                 trainer.train_iteration(step)
             for cb in trainer.callbacks:
                 cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-            if carve_masks and step + 1 == min(CARVE_STEP, max_steps - 1):
-                from nerf_integration.carve import carve_masked_volume
-
-                pipeline.eval()
-                carved = carve_masked_volume(pipeline, carve_masks)
-                pipeline.train()
             train_seconds += time.perf_counter() - t0
+            if carve_masks and step + 1 < max_steps:
+                if _carve_passes_due(step + 1, train_seconds, max_steps, time_budget) > passes:
+                    from nerf_integration.carve import carve_masked_volume
+
+                    t1 = time.perf_counter()
+                    pipeline.eval()
+                    carved = carve_masked_volume(pipeline, carve_masks)
+                    pipeline.train()
+                    passes += 1
+                    train_seconds += time.perf_counter() - t1
             done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
             if on_step is not None and ((step + 1) % hook_every == 0 or done):
                 pipeline.eval()
