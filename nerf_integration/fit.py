@@ -43,6 +43,7 @@ def _carve_passes_due(step_done: int, seconds: float, max_steps: int, time_budge
         progress = max(progress, seconds / time_budget)
     return int(min(progress, CARVE_UNTIL) / CARVE_EVERY + 1e-9)
 
+
 # nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
