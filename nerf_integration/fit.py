@@ -34,10 +34,15 @@ its time budget when that runs out first) has passed: first once the field's dep
 then again, so that what the field grows in the volume after a pass is carved too."""
 CARVE_UNTIL = 0.8
 """Share of the fit after which no more carving passes start (the field settles around the last one)."""
+CARVE_AFTER_STEPS = 150
+"""Fewest steps before the first carving pass (before them the field's depth around the holes is too rough to
+continue across them); a short fit carves fewer times."""
 
 
 def _carve_passes_due(step_done: int, seconds: float, max_steps: int, time_budget: float | None) -> int:
-    """How many carving passes are due once `step_done` steps took `seconds`."""
+    """How many carving passes are due once `step_done` steps took `seconds` (of training, carving excluded)."""
+    if step_done < CARVE_AFTER_STEPS:
+        return 0
     progress = step_done / max_steps
     if time_budget:
         progress = max(progress, seconds / time_budget)
@@ -145,7 +150,8 @@ class FitResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     carved_cells: int | None = None
-    """Cells carved as the removed object's volume (None without `carve_masks`)."""
+    """Cells carved as the removed object's volume (None when no pass ran: without `carve_masks`, or in a fit
+    shorter than `CARVE_AFTER_STEPS`)."""
 
 
 def fit(
@@ -162,7 +168,7 @@ def fit(
 ) -> FitResult:
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json).
 
-    `time_budget` (seconds of training, hook time excluded) stops early. `on_step(step, train_seconds,
+    `time_budget` (seconds of training, hook and carving time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
     Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (object masks
     by image stem), the volume the masks agree the removed object filled is held empty, judged anew every
@@ -209,15 +215,16 @@ def fit(
                 cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
             train_seconds += time.perf_counter() - t0
             if carve_masks and step + 1 < max_steps:
-                if _carve_passes_due(step + 1, train_seconds, max_steps, time_budget) > passes:
+                due = _carve_passes_due(step + 1, train_seconds, max_steps, time_budget)
+                if due > passes:  # one pass for all that fell due since the last (a short fit)
                     from nerf_integration.carve import carve_masked_volume
 
                     t1 = time.perf_counter()
                     pipeline.eval()
                     carved = carve_masked_volume(pipeline, carve_masks)
                     pipeline.train()
-                    passes += 1
-                    train_seconds += time.perf_counter() - t1
+                    passes = due
+                    log.info("carving pass took %.1f s (not counted as training)", time.perf_counter() - t1)
             done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
             if on_step is not None and ((step + 1) % hook_every == 0 or done):
                 pipeline.eval()

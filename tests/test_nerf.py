@@ -183,8 +183,11 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     ]
 
 
-def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
+def test_evaluate_capture_writes_report(tiny_capture, tmp_path, monkeypatch):
+    import nerf_integration.fit
     from nerf_integration.evaluate import evaluate_capture
+
+    monkeypatch.setattr(nerf_integration.fit, "CARVE_AFTER_STEPS", 1)  # carve within the 3-step fit
 
     edited = tmp_path / "edited"
     shutil.copytree(tiny_capture, edited)
@@ -197,7 +200,9 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
         use_lpips=False,
     )
     assert report["fit_steps"] == 3
-    assert isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0  # carving ran (step 2)
+    assert (
+        isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0
+    )  # carving ran (steps 1 and 2)
     out = tmp_path / "out"
     saved = json.loads((out / "consistency.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(report["summary"]))
