@@ -200,9 +200,8 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path, monkeypatch):
         use_lpips=False,
     )
     assert report["fit_steps"] == 3
-    assert (
-        isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0
-    )  # carving ran (steps 1 and 2)
+    # carving ran (passes after steps 1 and 2)
+    assert isinstance(report["carved_cells"], int) and report["carved_cells"] >= 0
     out = tmp_path / "out"
     saved = json.loads((out / "consistency.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(report["summary"]))
