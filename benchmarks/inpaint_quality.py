@@ -99,7 +99,7 @@ def load_capture_scene(name: str, args) -> tuple:
 
     if name == "synthetic":
         from colmap_tools.reconstruct import reconstruct
-        from inconddiff.synthetic import SynthConfig, generate_capture
+        from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
         work = ROOT / "data_cache" / "bench_synthetic"
         cap = work / f"seed{args.seed}"
@@ -125,7 +125,7 @@ def downscale_scene(scene, max_side: int):
     """Shrink images and cameras of a scene whose images exceed `max_side` (speed; same protocol)."""
     import cv2
 
-    from inconddiff.depth_warp import Camera, SceneGeometry
+    from inconddiff.cameras import Camera, SceneGeometry
 
     h, w = next(iter(scene.images.values())).shape[:2]
     s = max_side / max(h, w)
@@ -150,19 +150,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from inconddiff.compositing import paste_back
-    from inconddiff.depth_warp import background_points
-    from inconddiff.fillers import (
-        BestOfFiller,
-        FillRequest,
-        PreparedReference,
-        TeleaFiller,
-        WarpFiller,
-        telea,
-    )
-    from inconddiff.geometry import homography_fill
-    from inconddiff.metrics import LPIPS, psnr, ssim
-    from inconddiff.removal import default_weights_dir, prepare_request, rank_references
+    from colmap_tools.pairs import rank_references
+    from inconddiff.cameras import background_points
+    from inconddiff.evaluation.metrics import LPIPS, psnr, ssim
+    from inconddiff.prior.crops import paste_back
+    from inconddiff.prior.homography import homography_fill
+    from inconddiff.prior.telea import telea
+    from inconddiff.removal.fillers import BestOfFiller, TeleaFiller, WarpFiller, default_weights_dir
+    from inconddiff.removal.request import FillRequest, PreparedReference, prepare_request
     from inconddiff.training.holes import random_hole
     from inconddiff.training.samples import without_view
 
@@ -170,8 +165,8 @@ def main() -> None:
     want_model = any(m in args.methods for m in ("ours_k0", "ours", "auto"))
     diffusion = None
     if want_model:
-        from inconddiff.diffusion_filler import DiffusionFiller
-        from inconddiff.pipeline_inconddiff import InConDiffPipeline
+        from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
+        from inconddiff.removal.diffusion_filler import DiffusionFiller
 
         weights = Path(args.model) if args.model else default_weights_dir()
         pipe = InConDiffPipeline.from_pretrained(str(weights))

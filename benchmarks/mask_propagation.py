@@ -42,7 +42,7 @@ def model_for(name: str, capture: Path) -> Path:
 
 def evaluate(capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=(0, 3)) -> list[dict]:
     from colmap_tools.propagate_masks import propagate
-    from colmap_tools.scene_arrays import load_scene_geometry
+    from colmap_tools.sparse_model import load_scene_geometry
     from inconddiff.capture import load_capture
 
     cap = load_capture(capture)
@@ -94,7 +94,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from inconddiff.capture import load_capture
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     jobs = []
     if (SHARED / "statue").is_dir():

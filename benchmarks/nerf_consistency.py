@@ -58,7 +58,8 @@ def with_sparse_model(capture_dir: Path) -> Path:
 
 def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path:
     """A copy of the capture whose holes are filled the `variant` way (masks and gt kept alongside)."""
-    from inconddiff.removal import RemovalConfig, remove_object
+    from inconddiff.removal.config import RemovalConfig
+    from inconddiff.removal.driver import remove_object
 
     if out.exists():
         shutil.rmtree(out)
@@ -124,7 +125,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
     from nerf_integration.evaluate import evaluate_capture
 
     w, h = (int(v) for v in args.size.split("x"))

@@ -76,7 +76,8 @@ def baseline_config(name: str, budget_steps: int):
 def run_method(
     name: str, data: Path, out: Path, budget: float | None, eval_every: float, seed: int, steps: int = 10**6
 ) -> dict:
-    from nerf_integration.fit import fit, pixel_psnr, sample_pixels
+    from nerf_integration.fit import fit
+    from nerf_integration.render import pixel_psnr, sample_pixels
 
     state: dict = {"next": min(2.5, eval_every)}
     t_start = time.perf_counter()
@@ -144,7 +145,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     stub_torchmetrics_lpips()
 
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
     from nerf_integration.fit import prepare_fit_data
 
     cap = args.workdir / "capture"

@@ -63,7 +63,7 @@ def truth_for(name: str, capture: Path) -> dict[str, tuple[np.ndarray, np.ndarra
     """True (R, t) world-to-camera per image file name."""
     if name == "temple_ring":
         return {n: (R, t) for n, (_, R, t) in read_middlebury_par(capture / "templeR_par.txt").items()}
-    from inconddiff.synthetic import load_gt_cameras
+    from inconddiff.evaluation.synthetic import load_gt_cameras
 
     g = load_gt_cameras(capture)
     return {str(n): (g["R"][i], g["t"][i]) for i, n in enumerate(g["names"])}
@@ -118,7 +118,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from colmap_tools.reconstruct import reconstruct
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     captures = {name: ROOT / "data_cache" / "bench_synth" / name for name in SYNTH}
     if (SHARED / "temple_ring").is_dir():

@@ -37,7 +37,7 @@ SCENES = [
 
 
 def synthetic(name: str, cfg: dict) -> Path:
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     out = ROOT / "data_cache" / "bench_synth" / name
     if not (out / "gt" / "cameras.npz").exists():
@@ -47,9 +47,9 @@ def synthetic(name: str, cfg: dict) -> Path:
 
 def gt_visibility(capture: Path, stride: int = 2) -> dict[str, dict[str, float]]:
     """vis[target][reference] = fraction of the target's hidden background the reference sees."""
+    from inconddiff.cameras import Camera
     from inconddiff.capture import load_capture
-    from inconddiff.depth_warp import Camera
-    from inconddiff.synthetic import load_gt_cameras
+    from inconddiff.evaluation.synthetic import load_gt_cameras
 
     cap = load_capture(capture)
     g = load_gt_cameras(capture)
@@ -83,9 +83,9 @@ def gt_visibility(capture: Path, stride: int = 2) -> dict[str, dict[str, float]]
 
 def gt_seen_sets(capture: Path, stride: int = 2):
     """Like gt_visibility but keeps the per-point boolean arrays (for the union measure)."""
+    from inconddiff.cameras import Camera
     from inconddiff.capture import load_capture
-    from inconddiff.depth_warp import Camera
-    from inconddiff.synthetic import load_gt_cameras
+    from inconddiff.evaluation.synthetic import load_gt_cameras
 
     cap = load_capture(capture)
     g = load_gt_cameras(capture)
@@ -127,9 +127,9 @@ def score(seen: dict[str, np.ndarray], chosen: list[str]) -> tuple[float, float]
 
 
 def rankers(geometry, masks, k: int):
+    from colmap_tools.pairs import rank_references as driver_rank
     from colmap_tools.references import RankingOptions, rank_all
-    from inconddiff.depth_warp import background_points
-    from inconddiff.removal import rank_references as driver_rank
+    from inconddiff.cameras import background_points
 
     ours = {t: [r.name for r in refs] for t, refs in rank_all(geometry, masks, k).items()}
     flat = RankingOptions(angle_falloff_deg=1e9, distance_falloff=1e9)
@@ -191,7 +191,7 @@ def main() -> None:
     p.add_argument("--scenes", nargs="*", default=[s for s, _ in SCENES])
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from colmap_tools.scene_arrays import load_scene_geometry
+    from colmap_tools.sparse_model import load_scene_geometry
 
     rng = np.random.default_rng(0)
     results = []

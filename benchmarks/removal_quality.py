@@ -41,11 +41,11 @@ METHODS = {
 
 def homography_removal(capture: Path, out: Path) -> None:
     """Each masked view filled on its own by the homography baseline (neighbours from the driver's ranking)."""
-    from colmap_tools.scene_arrays import load_scene_geometry
+    from colmap_tools.pairs import rank_references
+    from colmap_tools.sparse_model import load_scene_geometry
+    from inconddiff.cameras import background_points
     from inconddiff.capture import load_capture, write_image
-    from inconddiff.depth_warp import background_points
-    from inconddiff.geometry import homography_fill
-    from inconddiff.removal import rank_references
+    from inconddiff.prior.homography import homography_fill
 
     cap = load_capture(capture)
     masks = {s: cap.mask(s) for s in cap.stems if cap.mask(s) is not None and cap.mask(s).any()}
@@ -77,10 +77,11 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
     from colmap_tools.reconstruct import reconstruct
-    from inconddiff.consistency import synthetic_consistency
-    from inconddiff.demo import score_against_truth
-    from inconddiff.removal import RemovalConfig, remove_object
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.consistency import synthetic_consistency
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.truth import score_against_truth
+    from inconddiff.removal.config import RemovalConfig
+    from inconddiff.removal.driver import remove_object
 
     w, h = (int(v) for v in args.size.split("x"))
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="removal_quality_"))

@@ -52,8 +52,8 @@ def main() -> None:
     import torch
     from diffusers import DPMSolverMultistepScheduler
 
-    from inconddiff.metrics import LPIPS, psnr
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.evaluation.metrics import LPIPS, psnr
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
     from inconddiff.training.train import ShardData
 
     torch.set_num_threads(2)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from inconddiff.capture import CaptureError, load_capture, write_image
-from inconddiff.transforms import nerfstudio_frame, nerfstudio_transforms
+from inconddiff.transforms_json import nerfstudio_frame, nerfstudio_transforms
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from scipy.ndimage import binary_fill_holes
 
+from inconddiff.cameras import Camera, SceneGeometry
 from inconddiff.capture import CaptureError, load_capture, write_image
-from inconddiff.depth_warp import Camera, SceneGeometry
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def propagate_capture(
 ) -> Path:
     """Read the annotated masks of `from_views` from CAPTURE/masks, write masks for every view to `out_dir`
     (default CAPTURE/masks_propagated; must not exist). Unregistered views get no mask file."""
-    from colmap_tools.scene_arrays import load_scene_geometry
+    from colmap_tools.sparse_model import load_scene_geometry
     from inconddiff.capture import atomic_output_dir
 
     cap = load_capture(capture)

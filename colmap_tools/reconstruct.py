@@ -231,7 +231,7 @@ def reconstruct(
 
 def load_reconstruction(sparse_dir: str | os.PathLike):
     """A COLMAP model folder (binary or text) as a pycolmap.Reconstruction; CaptureError if absent or broken.
-    For plain arrays (cameras by stem, points, tracks) use colmap_tools.scene_arrays.load_scene_geometry."""
+    For plain arrays (cameras by stem, points, tracks) use colmap_tools.sparse_model.load_scene_geometry."""
     import pycolmap
 
     sparse_dir = Path(sparse_dir)

@@ -9,33 +9,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
-
-from inconddiff.capture import load_capture, read_image
-from inconddiff.metrics import LPIPS, psnr, ssim
-
 logger = logging.getLogger(__name__)
-
-
-def score_against_truth(capture: Path, edited: Path) -> dict:
-    """Masked PSNR / SSIM and box LPIPS of the edited views against gt/images, averaged over masked views."""
-    cap = load_capture(capture)
-    lp = LPIPS()
-    rows = []
-    for stem in cap.stems:
-        mask = cap.mask(stem)
-        if mask is None or not mask.any():
-            continue
-        truth = read_image(capture / "gt" / "images" / f"{stem}.png")
-        result = read_image(edited / "images" / f"{stem}.png")
-        rows.append((psnr(result, truth, mask), ssim(result, truth, mask), lp.in_box(result, truth, mask)))
-    arr = np.array(rows)
-    return {
-        "views": len(rows),
-        "masked_psnr": float(arr[:, 0].mean()),
-        "masked_ssim": float(arr[:, 1].mean()),
-        "box_lpips": float(arr[:, 2].mean()),
-    }
 
 
 def run_demo(
@@ -52,9 +26,11 @@ def run_demo(
     The 3D-consistency check refits a radiance field (`nerf_integration`, `inconddiff-fit`) on the edited
     views for `nerf_seconds` of training (0 skips it) and scores its renders against the edits and the truth.
     """
-    from inconddiff.consistency import synthetic_consistency
-    from inconddiff.removal import RemovalConfig, remove_object
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.consistency import synthetic_consistency
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.truth import score_against_truth
+    from inconddiff.removal.config import RemovalConfig
+    from inconddiff.removal.driver import remove_object
 
     out = Path(out)
     if out.exists():

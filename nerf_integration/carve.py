@@ -127,7 +127,7 @@ def masked_volume(
 
 def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
     """Every training and held-out camera of the pipeline with its rendered z-depth and its mask."""
-    from nerf_integration.fit import dataset_stems, render_camera
+    from nerf_integration.render import dataset_stems, render_camera
 
     dm = pipeline.datamanager
     views, done = [], set()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from inconddiff.capture import CaptureError, atomic_output_dir, load_capture, read_image, write_image
-from inconddiff.metrics import LPIPS, psnr, ssim
+from inconddiff.evaluation.metrics import LPIPS, psnr, ssim
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def evaluate_capture(
     cannot be explained by a ghost of the object (on by default). Returns the dict written to
     OUT/consistency.json.
     """
-    from nerf_integration.fit import fit, prepare_fit_data, render_views
+    from nerf_integration.fit import fit, prepare_fit_data
+    from nerf_integration.render import render_views
 
     edited = Path(edited)
     capture = load_capture(edited, masks_dir=masks_dir)
@@ -249,7 +250,7 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
             cells.append(f'<td><img src="html/{stem}_gterr.png"></td>')
         cells.append(f'<td><img src="depth/{stem}.png"></td>')
         if hole is not None and hole.any():
-            from inconddiff.report import overlay_mask
+            from inconddiff.removal.report import overlay_mask
 
             write_image(assets / f"{stem}_hole.png", overlay_mask(edit, hole))
             cells.append(f'<td><img src="html/{stem}_hole.png"></td>')
@@ -285,7 +286,7 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
             f" The volume the masks agree the removed object filled ({report['carved_cells']} cells) was held empty,"
             " so the field cannot explain the fills with a ghost of the object."
         )
-    from inconddiff.report import STYLE
+    from inconddiff.removal.report import STYLE
 
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>inconddiff consistency</title>
 <style>{STYLE} img {{ width: 200px; image-rendering: pixelated; }}</style></head><body>

@@ -12,7 +12,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.fixture(scope="session")
 def tiny_capture(tmp_path_factory) -> Path:
     """An 8-view orbit capture at 64x48 with ground truth (read-only: copy it before changing it)."""
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     out = tmp_path_factory.mktemp("synth") / "tiny"
     return generate_capture(out, SynthConfig(views=8, width=64, height=48, seed=3))
@@ -21,7 +21,7 @@ def tiny_capture(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_capture(tmp_path_factory) -> Path:
     """A 16-view orbit capture at 160x120, enough for COLMAP to register every view."""
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     out = tmp_path_factory.mktemp("synth") / "small"
     return generate_capture(out, SynthConfig(views=16, width=160, height=120, seed=0))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from inconddiff.pipeline_inconddiff import InConDiffPipeline
-from inconddiff.removal import RemovalConfig, default_weights_dir, make_filler
+from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
+from inconddiff.removal.config import RemovalConfig
+from inconddiff.removal.fillers import default_weights_dir, make_filler
 
 WEIGHTS = default_weights_dir()
 pytestmark = pytest.mark.skipif(

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inconddiff.fillers import (
-    BestOfFiller,
-    FillRequest,
-    PreparedReference,
-    TeleaFiller,
-    WarpFiller,
-    probe_holes,
-)
+from inconddiff.removal.fillers import BestOfFiller, TeleaFiller, WarpFiller, probe_holes
+from inconddiff.removal.request import FillRequest, PreparedReference
 
 
 def textured(h=48, w=64, seed=0):
@@ -157,7 +151,7 @@ def test_prior_prefers_a_complete_warp_to_a_fragmented_one_of_similar_error():
 def test_prior_leaves_specks_of_validity_to_the_inpainting_not_to_the_warp(monkeypatch):
     """A warp through a jagged depth is valid in specks inside the hole: those pixels are dropped (at 240 px,
     anything narrower than 3 px), so the hole is not filled with a patchwork of the warp's stray pixels."""
-    from inconddiff.fillers import geometric_prior
+    from inconddiff.prior.fusion import geometric_prior
 
     h, w = 200, 240
     image = np.full((h, w, 3), 0.5)
@@ -179,14 +173,16 @@ def test_prior_leaves_specks_of_validity_to_the_inpainting_not_to_the_warp(monke
     clean, _ = geometric_prior(image, hole, [warp], [(~hole | block) | (valid & ~stray)])
     assert np.allclose(prior, clean)
     assert np.abs(prior[stray] - 1.0).mean() > 0.2
-    monkeypatch.setattr("inconddiff.fillers.SPECK_FRACTION", 0.0)  # without the test: the warp's stray pixels
+    monkeypatch.setattr(
+        "inconddiff.prior.fusion.SPECK_FRACTION", 0.0
+    )  # without the test: the warp's stray pixels
     assert np.allclose(geometric_prior(image, hole, [warp], [valid | block])[0][stray], 1.0)
 
 
 def test_diffusion_filler_attends_to_the_best_references_and_gives_all_warps_to_the_prior():
     from types import SimpleNamespace
 
-    from inconddiff.diffusion_filler import MAX_ATTENDED_REFERENCES, DiffusionFiller
+    from inconddiff.removal.diffusion_filler import MAX_ATTENDED_REFERENCES, DiffusionFiller
 
     calls = {}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inconddiff.fillers import match_colour, telea
-from inconddiff.geometry import homography_fill, homography_warp
+from inconddiff.prior.colour import match_colour
+from inconddiff.prior.homography import homography_fill, homography_warp
+from inconddiff.prior.telea import telea
 
 H_TRUE = np.array([[1.05, 0.04, -6.0], [-0.03, 0.98, 4.0], [2e-4, -1e-4, 1.0]])  # reference -> target
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from inconddiff.metrics import LPIPS, mask_bbox, psnr, ssim
+from inconddiff.evaluation.metrics import LPIPS, mask_bbox, psnr, ssim
 
 
 def textured(h=64, w=80, seed=0):

@@ -60,7 +60,7 @@ def test_region_scores_known_answers():
 
 
 def test_lpips_region_scores_identical_is_zero():
-    from inconddiff.metrics import LPIPS
+    from inconddiff.evaluation.metrics import LPIPS
 
     a = np.random.default_rng(1).integers(0, 255, (48, 64, 3)).astype(np.uint8)
     hole = np.zeros((48, 64), bool)
@@ -109,7 +109,8 @@ def test_fit_through_entry_point_and_render(tiny_capture, tmp_path):
 
     from nerfstudio.plugins.registry import discover_methods
 
-    from nerf_integration.fit import fit, prepare_fit_data, render_views
+    from nerf_integration.fit import fit, prepare_fit_data
+    from nerf_integration.render import render_views
 
     data, train, held = prepare_fit_data(tiny_capture, tmp_path / "data", holdout=2)
     assert len(held) == 2 and len(train) == 6 and not set(held) & set(train)
@@ -129,7 +130,7 @@ def test_fit_through_entry_point_and_render(tiny_capture, tmp_path):
 
     _, loaded, _, _ = eval_setup(result.config_path, test_mode="inference")
     ds = result.pipeline.datamanager.eval_dataset
-    from nerf_integration.fit import render_camera
+    from nerf_integration.render import render_camera
 
     rgb2, _ = render_camera(loaded, ds.cameras, 0)
     assert np.allclose(rgb2, renders[held[0]][0], atol=1e-5)
@@ -139,8 +140,9 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     """With a field that reproduces the ground truth exactly, the report's numbers are known: renders equal the
     truth (100 dB everywhere) and render-vs-edit equals edit-vs-truth, which is computed here independently."""
     import nerf_integration.fit as fit_mod
+    import nerf_integration.render as render_mod
     from inconddiff.capture import load_capture
-    from inconddiff.metrics import psnr
+    from inconddiff.evaluation.metrics import psnr
     from nerf_integration.evaluate import evaluate_capture
 
     edited = tmp_path / "edited"
@@ -154,7 +156,7 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
 
     monkeypatch.setattr(fit_mod, "fit", lambda *a, **k: _Result())
     monkeypatch.setattr(
-        fit_mod,
+        render_mod,
         "render_views",
         lambda pipeline: {s: (truth[s] / 255.0, np.ones(truth[s].shape[:2])) for s in stems},
     )

@@ -9,7 +9,7 @@ from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from tiny_model import TINY
 
 from inconddiff.models import InConDiffDenoiser
-from inconddiff.pipeline_inconddiff import InConDiffPipeline
+from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
 
 @pytest.fixture

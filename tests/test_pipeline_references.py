@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from tiny_model import TINY
 
-from inconddiff.fillers import telea
 from inconddiff.models import InConDiffDenoiser
-from inconddiff.pipeline_inconddiff import InConDiffPipeline
+from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
+from inconddiff.prior.telea import telea
 
 H_TRUE = np.array([[1.05, 0.04, -6.0], [-0.03, 0.98, 4.0], [2e-4, -1e-4, 1.0]])
 

@@ -3,8 +3,9 @@
 import cv2
 import numpy as np
 
-from inconddiff.depth_warp import Camera, crop_pixel_grid, distorted, folded
-from inconddiff.plane_sweep import sweep_depth
+from inconddiff.cameras import Camera, crop_pixel_grid
+from inconddiff.prior.plane_sweep import sweep_depth
+from inconddiff.prior.warp import distorted, folded
 
 K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
 
@@ -55,7 +56,7 @@ def test_a_mapping_that_turns_the_image_over_is_folded():
 
 
 def test_a_mapping_that_smears_a_band_is_distorted_but_a_smooth_one_is_not(monkeypatch):
-    import inconddiff.depth_warp as dw
+    import inconddiff.prior.warp as dw
 
     monkeypatch.setattr(dw, "MAX_ANISOTROPY", 3.0)
     ys, xs = np.mgrid[0:20, 0:60].astype(np.float32)
@@ -75,7 +76,7 @@ def test_a_mapping_that_smears_a_band_is_distorted_but_a_smooth_one_is_not(monke
 def test_lookup_agrees_with_lifting_each_pixel_and_projecting_it():
     from scipy.spatial.transform import Rotation
 
-    from inconddiff.depth_warp import lookup
+    from inconddiff.prior.warp import lookup
 
     target = Camera(
         K, Rotation.from_euler("xyz", [0.1, -0.2, 0.05]).as_matrix(), np.array([0.3, -0.1, 0.2]), 96, 80

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from inconddiff.capture import CaptureError, load_capture, read_image, write_image
-from inconddiff.fillers import FillRequest, WarpFiller
-from inconddiff.metrics import psnr
-from inconddiff.removal import EXTRA_REFERENCES, RemovalConfig, remove_object
+from inconddiff.evaluation.metrics import psnr
+from inconddiff.removal.config import RemovalConfig
+from inconddiff.removal.driver import EXTRA_REFERENCES, remove_object
+from inconddiff.removal.fillers import WarpFiller
+from inconddiff.removal.request import FillRequest
 
 
 def tree_hash(root: Path) -> str:
@@ -70,7 +72,7 @@ def test_no_references_fills_each_view_alone(capture, tmp_path):
 def test_extra_references_come_only_where_the_first_ones_leave_the_hole_unseen(
     capture, tmp_path, monkeypatch
 ):
-    import inconddiff.removal as removal
+    import inconddiff.removal.driver as removal
 
     def views(out: Path) -> dict[str, dict]:
         return {v["name"]: v for v in json.loads((out / "log.json").read_text())["views"]}
@@ -185,7 +187,7 @@ def test_missing_images_folder(tmp_path):
 
 
 def test_surface_depth_fits_a_plane_through_noisy_points_and_falls_back_otherwise():
-    from inconddiff.depth_warp import fit_inverse_depth_plane, interpolate_depth, surface_depth
+    from inconddiff.prior.hole_depth import fit_inverse_depth_plane, interpolate_depth, surface_depth
 
     rng = np.random.default_rng(0)
     uv = rng.uniform(0, 100, (200, 2))
@@ -204,7 +206,7 @@ def test_surface_depth_fits_a_plane_through_noisy_points_and_falls_back_otherwis
 
 
 def test_median_filter_removes_isolated_depth_outliers_and_keeps_a_step():
-    from inconddiff.depth_warp import median_filter_samples
+    from inconddiff.prior.hole_depth import median_filter_samples
 
     rng = np.random.default_rng(1)
     uv = rng.uniform(0, 100, (400, 2))
@@ -222,9 +224,9 @@ def test_median_filter_removes_isolated_depth_outliers_and_keeps_a_step():
 
 
 def test_a_filled_view_is_rescored_as_seeing_through_its_hole(tiny_capture):
-    from colmap_tools.scene_arrays import load_scene_geometry
-    from inconddiff.depth_warp import background_points
-    from inconddiff.removal import hole_probe, rank_references, rescore_filled
+    from colmap_tools.pairs import hole_probe, rank_references, rescore_filled
+    from colmap_tools.sparse_model import load_scene_geometry
+    from inconddiff.cameras import background_points
 
     cap = load_capture(tiny_capture)
     geometry = load_scene_geometry(tiny_capture / "gt" / "sparse" / "0")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inconddiff.capture import load_capture, read_image, read_mask
-from inconddiff.synthetic import (
+from inconddiff.evaluation.synthetic import (
     SynthConfig,
     _pixel_rays,
     build_scene,

@@ -53,7 +53,7 @@ def test_samples_and_shards(scene, tmp_path):
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(scene, tmp_path):
     from inconddiff.models import InConDiffDenoiser
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
     rng = np.random.default_rng(2)
     samples = [s for s in (make_sample(scene, rng, 32) for _ in range(6)) if s is not None]
@@ -81,7 +81,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(scene, tmp_path):
 
 
 def test_train_script_runs_checkpoints_and_resumes(scene, tmp_path):
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
     from inconddiff.training.train import main
 
     rng = np.random.default_rng(3)
@@ -118,7 +118,7 @@ def test_train_script_runs_checkpoints_and_resumes(scene, tmp_path):
 
 
 def test_without_view_matches_rebuilding_the_model_from_its_tracks():
-    from inconddiff.depth_warp import SceneGeometry
+    from inconddiff.cameras import SceneGeometry
     from inconddiff.training.samples import without_view
 
     rng = np.random.default_rng(0)

@@ -34,7 +34,7 @@ def test_samples_keep_holes_off_the_object_and_mark_it_ignored(scene_and_masks):
 
 def test_ignored_pixels_do_not_change_the_loss(scene_and_masks, tmp_path):
     from inconddiff.models import InConDiffDenoiser
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
     scene, masks = scene_and_masks
     rng = np.random.default_rng(1)
@@ -70,7 +70,7 @@ def test_old_shards_without_ignore_still_load(scene_and_masks, tmp_path):
 
 def test_finetune_runs_from_a_pipeline_and_exports_one(tiny_capture, tmp_path):
     from inconddiff.models import InConDiffDenoiser
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
     from inconddiff.training.finetune import finetune
 
     torch.manual_seed(0)

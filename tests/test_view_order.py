@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inconddiff.view_order import FILLED_BONUS, choose_references, fill_order, next_view
+from inconddiff.removal.order import FILLED_BONUS, choose_references, fill_order, next_view
 
 RANKING = {
     "a": [("x", 0.9), ("b", 0.5), ("c", 0.1)],

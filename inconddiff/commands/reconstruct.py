@@ -1,7 +1,7 @@
 """`inconddiff reconstruct CAPTURE`: COLMAP poses and sparse points into CAPTURE/sparse/0 (or --out).
 
 Optionally also a nerfstudio transforms.json (--nerfstudio) and, for captures with masks, the ranked
-reference views per masked view as an hloc-style pairs file with scores (--pairs K).
+reference views per masked view as an hloc-style pairs file with scores (--pairs), the file `remove` reads.
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--pairs",
-        type=int,
-        default=0,
-        metavar="K",
-        help="also rank the K best reference views per masked view into OUT/pairs-references.txt",
+        action="store_true",
+        help="also rank the reference views of every masked view into OUT/pairs.txt",
     )
     p.set_defaults(func=run)
 
@@ -63,9 +61,9 @@ def run(args) -> int:
         from colmap_tools.export import export_nerfstudio
 
         export_nerfstudio(args.capture, out, sparse_dir=sparse)
-    if args.pairs > 0:
-        from colmap_tools.references import main as rank_main
+    if args.pairs:
+        from colmap_tools.pairs import main as rank_main
 
-        rank_main(args.capture, out / "pairs-references.txt", args.pairs, sparse_dir=sparse)
+        rank_main(args.capture, out / "pairs.txt", sparse_dir=sparse)
     print(f"{rec.num_reg_images()} views registered, {rec.num_points3D()} points: {sparse}")
     return 0

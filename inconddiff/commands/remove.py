@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from inconddiff.removal import METHODS, RemovalConfig
+    from inconddiff.removal.config import METHODS, RemovalConfig
 
     p = sub.add_parser("remove", help="remove the masked object from every view of a capture")
     p.add_argument("capture", help="capture folder with images/ (and sparse/0, or it is reconstructed)")
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args):
-    from inconddiff.removal import RemovalConfig
+    from inconddiff.removal.config import RemovalConfig
 
     return RemovalConfig(
         refs=args.refs,
@@ -51,7 +51,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from inconddiff.removal import remove_object
+    from inconddiff.removal.driver import remove_object
 
     remove_object(args.capture, args.out, masks_dir=args.masks, config=config_from_args(args))
     return 0

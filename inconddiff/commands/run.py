@@ -6,7 +6,7 @@ from inconddiff.commands.remove import config_from_args
 
 
 def add_parser(sub) -> None:
-    from inconddiff.removal import METHODS, RemovalConfig
+    from inconddiff.removal.config import METHODS, RemovalConfig
 
     p = sub.add_parser(
         "run", help="reconstruct, propagate masks from a few annotated views, remove the object"
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from inconddiff.pipeline_run import run_capture
+    from inconddiff.removal.run import run_capture
 
     run_capture(args.capture, args.views, args.out, config_from_args(args), margin=args.margin)
     return 0

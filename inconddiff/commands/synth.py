@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     cfg = SynthConfig(
         views=args.views, width=args.size[0], height=args.size[1], seed=args.seed, path=args.path

@@ -1,5 +1,5 @@
 """Denoisers of inconddiff (diffusers ModelMixin / ConfigMixin)."""
 
-from inconddiff.models.refnet import CONDITION_CHANNELS, InConDiffDenoiser
+from inconddiff.models.denoiser import CONDITION_CHANNELS, InConDiffDenoiser
 
 __all__ = ["CONDITION_CHANNELS", "InConDiffDenoiser"]

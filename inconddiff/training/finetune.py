@@ -74,7 +74,7 @@ def finetune(
     The capture needs object masks; its COLMAP model is `sparse_dir`, else `capture/sparse/0`, else one is
     reconstructed into `<out>/recon`.
     """
-    from inconddiff.removal import default_weights_dir
+    from inconddiff.removal.fillers import default_weights_dir
     from inconddiff.training.train import main as train_main
 
     out = Path(out)

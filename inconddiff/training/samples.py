@@ -18,10 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from colmap_tools.pairs import rank_references
+from inconddiff.cameras import SceneGeometry, background_points
 from inconddiff.capture import load_capture
-from inconddiff.depth_warp import SceneGeometry, background_points
-from inconddiff.fillers import candidate_warps, geometric_prior
-from inconddiff.removal import prepare_request, rank_references
+from inconddiff.prior.fusion import geometric_prior
+from inconddiff.removal.request import candidate_warps, prepare_request
 from inconddiff.training.holes import random_hole
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class SceneData:
     def load(
         cls, capture: str | os.PathLike, sparse_dir: str | os.PathLike, name: str | None = None
     ) -> SceneData:
-        from colmap_tools.scene_arrays import load_scene_geometry
+        from colmap_tools.sparse_model import load_scene_geometry
 
         cap = load_capture(capture, check_masks=False)
         geometry = load_scene_geometry(sparse_dir)
@@ -217,7 +218,7 @@ def synthetic_scenes(
     """(name, capture, sparse/0) for `count` synthetic captures, rendered once under work/synth_<seed>:
     their object-free ground-truth views with the generator's exact sparse model (orbits and forward-facing
     grids). Seeds start at 1000, away from the benchmark's."""
-    from inconddiff.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
 
     found = []
     for i in range(count):

@@ -159,7 +159,7 @@ def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
 
 
 def _lpips(device: torch.device):
-    from inconddiff.metrics import _lpips_net
+    from inconddiff.evaluation.metrics import _lpips_net
 
     return _lpips_net("alex", str(device))
 
@@ -193,7 +193,7 @@ def sample_grid(model, scheduler_config, data: ShardData, path: Path, n: int = 6
     checkpoint by on validation data)."""
     import imageio.v3 as iio
 
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
     pipe = InConDiffPipeline(model, InConDiffPipeline.default_scheduler().from_config(scheduler_config))
     pipe.set_progress_bar_config(disable=True)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     from diffusers.training_utils import EMAModel
 
     from inconddiff.models import InConDiffDenoiser
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -372,7 +372,7 @@ def ema_model(ema, model, accelerator):
 def export(model, ema, scheduler, path: Path) -> None:
     """Save the EMA weights as an InConDiffPipeline (safetensors), replacing `path` atomically."""
     from inconddiff.models import InConDiffDenoiser
-    from inconddiff.pipeline_inconddiff import InConDiffPipeline
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
     copy = InConDiffDenoiser.from_config(model.config)
     ema.copy_to(copy.parameters())

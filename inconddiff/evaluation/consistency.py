@@ -15,8 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inconddiff.cameras import Camera, crop_pixel_grid
 from inconddiff.capture import load_capture, read_image
-from inconddiff.depth_warp import Camera, crop_pixel_grid, lookup
+from inconddiff.prior.warp import lookup
 
 
 @dataclass
@@ -86,7 +87,7 @@ def cross_view_consistency(
 def synthetic_consistency(capture: str | os.PathLike, edited: str | os.PathLike) -> ConsistencyResult:
     """`cross_view_consistency` of an edited copy of a synthetic capture, with the capture's ground truth
     (gt/cameras.npz, gt/depth_clean) and masks."""
-    from inconddiff.synthetic import load_gt_cameras
+    from inconddiff.evaluation.synthetic import load_gt_cameras
 
     capture, edited = Path(capture), Path(edited)
     cap = load_capture(capture)

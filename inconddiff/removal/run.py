@@ -18,7 +18,7 @@ def run_capture(
     the masks of `views` to every view (OUT.work/masks), and remove the object into OUT."""
     from colmap_tools.propagate_masks import propagate_capture
     from colmap_tools.reconstruct import reconstruct
-    from inconddiff.removal import remove_object
+    from inconddiff.removal.driver import remove_object
 
     capture, out = Path(capture), Path(out)
     if out.exists():

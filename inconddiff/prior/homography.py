@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inconddiff.fillers import match_colour, telea
+from inconddiff.prior.colour import match_colour
+from inconddiff.prior.telea import telea
 
 
 @dataclass

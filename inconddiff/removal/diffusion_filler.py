@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inconddiff.fillers import FillRequest, candidate_warps
+from inconddiff.removal.request import FillRequest, candidate_warps
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class DiffusionFiller:
     @classmethod
     def from_pretrained(cls, weights: str | Path, config) -> DiffusionFiller:
         from inconddiff.device import get_device
-        from inconddiff.pipeline_inconddiff import InConDiffPipeline
+        from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
 
         pipe = InConDiffPipeline.from_pretrained(str(weights))
         pipe.to(get_device(config.device))

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from inconddiff.fillers import geometric_prior
-from inconddiff.geometry import warp_references
 from inconddiff.models import InConDiffDenoiser
+from inconddiff.prior.fusion import geometric_prior
+from inconddiff.prior.homography import warp_references
 
 ImageInput = np.ndarray | PIL.Image.Image | torch.Tensor
 
@@ -170,7 +170,7 @@ class InConDiffPipeline(DiffusionPipeline):
             warped_references, warped_masks: per target, references already warped into the target (same size
                 as the target, float in [0, 1]) and where the warp is valid; fused into the geometric prior.
                 When None, the prior is computed here: `reference_images` warped onto the target by homographies
-                fit to SIFT matches around the hole (`inconddiff.geometry.warp_references`), OpenCV Telea where
+                fit to SIFT matches around the hole (`inconddiff.prior.homography.warp_references`), OpenCV Telea where
                 none sees (an empty list: Telea only).
             num_inference_steps: denoising steps of the scheduler between `strength` and 0.
             strength: how far into the noise schedule sampling starts from the prior (1 = pure noise);

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inconddiff.cameras import Camera, SceneGeometry
 from inconddiff.capture import CaptureError
-from inconddiff.depth_warp import Camera, SceneGeometry
 
 
 def load_scene_geometry(sparse_dir: str | os.PathLike) -> SceneGeometry:

@@ -1,100 +1,57 @@
-"""Hole fillers behind one interface: a crop at working resolution, its hole, prepared references in.
+"""The geometric prior: candidate warps of the references checked, fused and harmonised into one fill.
 
-Every filler returns a float HxWx3 image in [0, 1] for the whole crop; the driver pastes back only the
-hole. `telea` ignores references (the classical baseline); `warp` copies the geometrically warped
-references where they have pixels and Telea elsewhere; `diffusion` runs the reference-conditioned
-inpainting pipeline with the warps as its prior.
+Each warp is checked on the known pixels around the hole and against the other warps inside it; the best
+are fused (a robust mean), the rest only fill the gaps the best leave, and Telea takes what none saw.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
-
 import cv2
 import numpy as np
 
-from inconddiff.compositing import harmonise
-from inconddiff.depth_warp import fuse_warps
+from inconddiff.prior.colour import harmonise, match_colour
+from inconddiff.prior.telea import telea
 
 
-@dataclass
-class PreparedReference:
-    """One reference view, made ready for a target crop."""
-
-    name: str
-    score: float
-    warped: np.ndarray
-    """The reference warped into the target crop (float h x w x 3)."""
-    valid: np.ndarray
-    """Where the warp has trustworthy pixels (bool h x w)."""
-    crop: np.ndarray
-    """The reference's region matching the target crop, unwarped (float h' x w' x 3), for attention."""
-    crop_invalid: np.ndarray
-    """Its hole and out-of-image parts (bool h' x w')."""
-    filled: bool = False
-    """True when this reference is a view filled earlier in the run."""
-    alternatives: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    """Other warps of the same reference into the crop, (image, validity), e.g. by a homography."""
-
-
-@dataclass
-class FillRequest:
-    """A target crop at working resolution and what is known about it."""
-
-    image: np.ndarray
-    """float h x w x 3 in [0, 1]; hole pixels hold whatever the capture had there."""
-    hole: np.ndarray
-    """bool h x w, True = fill."""
-    references: list[PreparedReference] = field(default_factory=list)
-    seed: int = 0
-
-
-def candidate_warps(request: FillRequest) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Every warp of every reference of a request (depth warps, then their alternatives): the prior's
-    candidates."""
-    warps, valids = [], []
-    for r in request.references:
-        for warped, valid in [(r.warped, r.valid), *r.alternatives]:
-            warps.append(warped)
-            valids.append(valid)
-    return warps, valids
-
-
-class Filler(Protocol):
-    name: str
-
-    def __call__(self, request: FillRequest) -> np.ndarray: ...
-
-
-def telea(image: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
-    """OpenCV Telea inpainting of a float image in [0, 1]; pixels outside `hole` are returned unchanged."""
-    u8 = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    filled = cv2.inpaint(u8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA).astype(np.float64) / 255.0
-    out = image.astype(np.float64).copy()
-    out[hole] = filled[hole]
-    return out
-
-
-class TeleaFiller:
-    """Classical diffusion-based inpainting without references."""
-
-    name = "telea"
-
-    def __call__(self, request: FillRequest) -> np.ndarray:
-        return telea(request.image, request.hole)
+def fuse_warps(
+    warps: list[np.ndarray], valids: list[np.ndarray], weights: list[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel fusion of several warped references: the weighted median-ish choice that agrees most with
+    the others (robust to one bad reference). Returns (image, validity of at least one)."""
+    if not warps:
+        raise ValueError("no warps to fuse")
+    stack = np.stack(warps)  # (k, h, w, 3)
+    val = np.stack(valids).astype(np.float64)  # (k, h, w)
+    wts = np.ones(len(warps)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = val * wts[:, None, None]
+    any_valid = val.sum(0) > 0
+    if len(warps) == 1:
+        return stack[0], any_valid
+    # robust mean: weight each reference by its agreement with the weighted mean
+    mean = (stack * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-9)[..., None]
+    dist = np.abs(stack - mean[None]).sum(-1)
+    w2 = w * np.exp(-((dist / 0.08) ** 2))
+    w2 = np.where(w2.sum(0, keepdims=True) > 1e-9, w2, w)
+    fused = (stack * w2[..., None]).sum(0) / np.maximum(w2.sum(0), 1e-9)[..., None]
+    return fused, any_valid
 
 
 RING_FRACTION = 0.5
 """Width of the ring of known pixels a warp is checked on, as a fraction of the hole's larger side."""
+
+
 CONSENSUS_WEIGHT = 1.0
 """Weight of a warp's disagreement with the others inside the hole against its ring error."""
+
+
 KEEP_TOLERANCE = 0.1
 """Warps whose score is within this fraction of the best one are fused; the others only fill gaps. Fusing
 warps a pixel or two apart blurs the fill, fusing none makes the views' fills disagree more: on the
 training captures 0.25 / 0.1 / 0 gave 0.236 / 0.222 / 0.210 box LPIPS, and on synthetic captures filled in
 sequence 24.4 / 24.0 / 22.8 dB agreement between views' fills (one COLMAP run each; runs differ by ~0.7
 dB)."""
+
+
 COVERAGE_PENALTY = 0.5
 """A warp's score grows by this fraction of itself times the share of the hole it leaves uncovered: a warp
 that is valid only in fragments is checked on its best pixels, and the gaps it leaves are patched from
@@ -159,20 +116,6 @@ def selection_scores(
     ]
 
 
-def match_colour(warped: np.ndarray, target: np.ndarray, valid: np.ndarray, hole: np.ndarray, ring: int = 8):
-    """Per-channel gain and offset that map the warp onto the target in a ring around the hole."""
-    band = cv2.dilate(hole.astype(np.uint8), np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)).astype(bool)
-    sel = band & ~hole & valid
-    if sel.sum() < 20:
-        return warped
-    out = warped.astype(np.float64).copy()
-    for c in range(3):
-        a, b = warped[..., c][sel], target[..., c][sel]
-        gain = np.clip(b.std() / max(a.std(), 1e-6), 0.5, 2.0)
-        out[..., c] = (warped[..., c] - a.mean()) * gain + b.mean()
-    return np.clip(out, 0, 1)
-
-
 SPECK_FRACTION = 0.006
 """Parts of a warp's validity (and of the gaps the next warps fill) narrower than 2 r + 1 pixels, r this
 fraction of the crop's longer side (7 px at 512), are dropped before the warps are scored and fused: a warp
@@ -235,82 +178,3 @@ def geometric_prior(
     if rest.any():
         prior = telea(prior, rest)
     return prior, valid
-
-
-class WarpFiller:
-    """Geometric fill: the references' warps fused where they see the hole, Telea for what none saw."""
-
-    name = "warp"
-
-    def __call__(self, request: FillRequest) -> np.ndarray:
-        prior, _ = geometric_prior(request.image, request.hole, *candidate_warps(request))
-        return prior
-
-
-def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
-    """Copies of the hole's shape moved onto known pixels of the crop (not touching the hole), nearest
-    first: places where a filler's answer can be checked against what is really there."""
-    h, w = hole.shape
-    ys, xs = np.nonzero(hole)
-    if len(ys) == 0:
-        return []
-    bh, bw = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
-    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
-    out = []
-    shifts = [
-        (dy * (bh + gap), dx * (bw + gap))
-        for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
-    ]
-    for dy, dx in shifts:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        if inside.mean() < 0.8:
-            continue
-        probe = np.zeros_like(hole)
-        probe[ny[inside], nx[inside]] = True
-        if (probe & grown).any():
-            continue
-        out.append(probe)
-        if len(out) == count:
-            break
-    return out
-
-
-class BestOfFiller:
-    """Per view, the candidate filler that best refills probe holes (the hole's shape moved onto known
-    pixels nearby, with the real hole also hidden); that candidate then fills the real hole.
-
-    The first candidate is the default: another replaces it only with a probe error lower by more than
-    `margin` (relative), so near-ties keep the default. `last_method` and `last_scores` tell what was
-    chosen and why."""
-
-    name = "auto"
-
-    def __init__(self, candidates: list, probes: int = 2, margin: float = 0.05):
-        if not candidates:
-            raise ValueError("BestOfFiller needs at least one candidate")
-        self.candidates = candidates
-        self.probes = probes
-        self.margin = margin
-        self.last_method = candidates[0].name
-        self.last_scores: dict[str, float] = {}
-
-    def __call__(self, request: FillRequest) -> np.ndarray:
-        probes = probe_holes(request.hole, self.probes)
-        scores = {}
-        if len(self.candidates) > 1 and probes:
-            for cand in self.candidates:
-                errs = []
-                for probe in probes:
-                    trial = FillRequest(request.image, request.hole | probe, request.references, request.seed)
-                    out = cand(trial)
-                    errs.append(float(((out[probe] - request.image[probe]) ** 2).mean()))
-                scores[cand.name] = float(np.mean(errs))
-            best = self.candidates[0]
-            for cand in self.candidates[1:]:
-                if scores[cand.name] < scores[best.name] * (1 - self.margin):
-                    best = cand
-        else:
-            best = self.candidates[0]
-        self.last_method, self.last_scores = best.name, scores
-        return best(request)

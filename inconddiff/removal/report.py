@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from inconddiff.capture import Capture, read_image, write_image
-from inconddiff.compositing import resize_image
+from inconddiff.prior.crops import resize_image
 
 THUMB = 256
 

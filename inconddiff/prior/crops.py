@@ -1,4 +1,4 @@
-"""Crops around a hole, working-resolution resizing, and paste-back with colour harmonisation.
+"""Crops around a hole at working resolution, and their paste-back at full resolution.
 
 All on plain arrays: images uint8 HxWx3, masks bool HxW (True = hole).
 """
@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.ndimage import binary_dilation, gaussian_filter
+from scipy.ndimage import binary_dilation
+
+from inconddiff.prior.colour import harmonise
 
 
 @dataclass(frozen=True)
@@ -80,26 +82,6 @@ def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return mask.copy()
     area = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     return area > 1e-3
-
-
-def harmonise(fill: np.ndarray, original: np.ndarray, mask: np.ndarray, ring: int = 6, sigma: float = 6.0):
-    """Match a fill's colour to its surroundings: the fill's disagreement with the original in a ring just
-    outside the hole is spread smoothly into the hole (normalised Gaussian convolution) and removed, so
-    exposure and colour shifts vanish at the border and fade towards the hole's centre.
-
-    `fill` and `original` are float HxWx3 in [0, 1] covering the same window; returns the corrected fill.
-    """
-    band = binary_dilation(mask, iterations=ring) & ~mask
-    if not band.any():
-        return fill
-    diff = np.where(band[..., None], original - fill, 0.0)
-    weight = gaussian_filter(band.astype(np.float64), sigma)
-    spread = np.stack([gaussian_filter(diff[..., c], sigma) for c in range(3)], -1)
-    # far from any band pixel the weight vanishes: fall back to the band's mean offset there
-    mean_offset = diff[band].mean(axis=0)
-    alpha = np.clip(weight / (weight.max() + 1e-12) * 4, 0, 1)[..., None]
-    offset = alpha * spread / np.maximum(weight, 1e-12)[..., None] + (1 - alpha) * mean_offset
-    return np.clip(fill + offset, 0.0, 1.0)
 
 
 def paste_back(

@@ -14,7 +14,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inconddiff.depth_warp import Camera, invalid_at, projector
+from inconddiff.cameras import Camera, SceneGeometry
+from inconddiff.prior.crops import CropBox
+from inconddiff.prior.hole_depth import hole_depth_samples
+from inconddiff.prior.warp import invalid_at, projector
 
 SWEEP_PLANES = 48
 """Depth hypotheses, uniform in inverse depth."""
@@ -77,3 +80,29 @@ def sweep_depth(
         smooth = cv2.medianBlur(filled, 5)
         best_inv = np.where(np.isfinite(best_inv), smooth, np.nan)
     return 1.0 / best_inv
+
+
+def swept_hole_depth(
+    camera: Camera,
+    geometry: SceneGeometry,
+    keep: np.ndarray,
+    box: CropBox,
+    grid: np.ndarray,
+    refs: list[tuple[str, float]],
+    images,
+    invalid: dict[str, np.ndarray | None],
+) -> np.ndarray | None:
+    """`plane_sweep.sweep_depth` over the crop with the references, between the nearest and farthest
+    background points around the hole (None without points).
+
+    Measured as one more warp per reference, with the fold test: on the 6 training captures x 8 views (warp
+    prior, 512 px) masked PSNR / box LPIPS 21.54 / 0.195 -> 21.86 / 0.189 (flower 22.48 / 0.089 -> 24.40 / 0.066);
+    on the held-out ones 22.19 / 0.166 -> 22.33 / 0.162; but on six synthetic captures filled in sequence (warp)
+    mean masked PSNR 21.26 -> 20.95 dB and cross-view agreement 25.75 -> 24.88 dB (64 px crops of 160 x 120
+    views, where the references are earlier fills). Hence `RemovalConfig.plane_sweep`, off by default."""
+    uv, z = hole_depth_samples(camera, geometry.points[keep], (box.y0, box.y1, box.x0, box.x1))
+    if len(z) < 3:
+        return None
+    near, far = np.percentile(z, 2) * 0.8, np.percentile(z, 98) * 1.25
+    references = [(geometry.cameras[n], images(n), invalid.get(n)) for n, _ in refs]
+    return sweep_depth(camera, grid, references, (near, far))

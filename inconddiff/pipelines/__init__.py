@@ -1,0 +1,1 @@
+"""diffusers pipelines of inconddiff."""

@@ -1,0 +1,1 @@
+"""The removal driver: settings, fill requests, fillers, view order, output with resume, and the run."""

@@ -1,0 +1,123 @@
+"""The output folder of a removal run: work in OUT.partial/, resume from the views done, finish atomically.
+
+Every filled view is written to OUT.partial/images with a record in OUT.partial/done/ as soon as it is made,
+so that a run that stops half-way resumes from there; at the end the masks, transforms.json, log and
+report are added and the folder is renamed to OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from inconddiff.capture import Capture, CaptureError, write_image
+from inconddiff.removal.config import RemovalConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _settings(capture: Path, masks_dir: Path, config: RemovalConfig) -> dict:
+    return {"capture": str(capture.resolve()), "masks": str(masks_dir.resolve()), "config": asdict(config)}
+
+
+def open_partial(out: Path, settings: dict) -> tuple[Path, dict[str, dict]]:
+    """The work folder OUT.partial (created, or reopened to resume) and the records of views done."""
+    if out.exists():
+        raise CaptureError(out, "output folder already exists; choose a new folder")
+    partial = out.with_name(out.name + ".partial")
+    done: dict[str, dict] = {}
+    if partial.exists():
+        saved_path = partial / "settings.json"
+        saved = json.loads(saved_path.read_text()) if saved_path.is_file() else None
+        if saved != settings:
+            raise CaptureError(
+                partial,
+                "an interrupted run with other settings is here; rerun with the same settings to resume "
+                "it, or delete this folder to start over",
+            )
+        for p in sorted((partial / "done").glob("*.json")):
+            done[p.stem] = json.loads(p.read_text())
+        logger.info("resuming %s: %d views already done", partial, len(done))
+    else:
+        (partial / "done").mkdir(parents=True)
+        (partial / "settings.json").write_text(json.dumps(settings, indent=2))
+    return partial, done
+
+
+def _write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def validate_masks(capture: Capture) -> dict[str, np.ndarray]:
+    """Masks by stem (non-empty ones only); a mask covering the whole image is an error."""
+    masks = {}
+    for stem in capture.stems:
+        m = capture.mask(stem)
+        if m is None or not m.any():
+            continue
+        if m.all():
+            raise CaptureError(
+                capture.masks[stem], "mask covers the whole image: nothing would be left to fill from"
+            )
+        masks[stem] = m
+    return masks
+
+
+def ensure_sparse_model(capture: Capture, partial: Path) -> Path:
+    """The capture's COLMAP model, copied to the work folder; reconstructed there when the capture has none."""
+    target = partial / "sparse" / "0"
+    if target.is_dir() and any(target.iterdir()):
+        return target
+    if capture.sparse_dir.is_dir() and any(capture.sparse_dir.iterdir()):
+        shutil.copytree(capture.sparse_dir, target, dirs_exist_ok=True)
+        return target
+    from colmap_tools.reconstruct import reconstruct
+
+    logger.info("%s has no sparse/0: reconstructing it (the capture itself is not modified)", capture.root)
+    reconstruct(capture.root, output_dir=partial)
+    if not target.is_dir():
+        raise CaptureError(capture.root, "reconstruction produced no model in sparse/0")
+    return target
+
+
+def finish_output(
+    capture: Capture,
+    masks: dict[str, np.ndarray],
+    partial: Path,
+    out: Path,
+    done: dict[str, dict],
+    config: RemovalConfig,
+    seconds: float,
+) -> None:
+    """Masks, transforms.json, report and log into the work folder, then rename it to OUT."""
+    from inconddiff.removal.report import write_removal_report
+
+    for stem in capture.masks:
+        dst = partial / "masks" / f"{stem}.png"
+        if not dst.exists():
+            write_image(dst, capture.mask(stem))
+    sparse = partial / "sparse" / "0"
+    if sparse.is_dir():
+        from colmap_tools.sparse_model import load_scene_geometry
+        from inconddiff.transforms_json import write_transforms
+
+        write_transforms(load_scene_geometry(sparse), capture.stems, partial)
+    log = {
+        "settings": json.loads((partial / "settings.json").read_text()),
+        "seconds_total_this_run": round(seconds, 2),
+        "views": [done[s] for s in capture.stems],
+    }
+    _write_json_atomic(partial / "log.json", log)
+    write_removal_report(capture, partial, [done[s] for s in capture.stems])
+    shutil.rmtree(partial / "done")
+    (partial / "settings.json").unlink()
+    os.replace(partial, out)
+    logger.info("wrote %s (report: %s)", out, out / "report.html")

@@ -1,0 +1,66 @@
+"""Renders of a fitted pipeline: one camera, every view, or a fixed set of held-out pixels for a quick PSNR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def render_camera(pipeline, cameras, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB (float HxWx3 in [0, 1]) and depth (float HxW, scene units) of one camera of a Cameras batch."""
+    model = pipeline.model
+    cam = cameras[index : index + 1].to(model.device)
+    out = model.get_outputs_for_camera(cam)
+    rgb = out["rgb"].clamp(0, 1).cpu().numpy()
+    depth = out["depth"][..., 0].cpu().numpy()
+    return rgb, depth
+
+
+def dataset_stems(dataset) -> list[str]:
+    return [Path(p).stem for p in dataset._dataparser_outputs.image_filenames]
+
+
+def render_views(pipeline) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Render every training and held-out view: stem -> (rgb, depth)."""
+    dm = pipeline.datamanager
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for dataset in (dm.train_dataset, dm.eval_dataset):
+        for i, stem in enumerate(dataset_stems(dataset)):
+            if stem not in out:
+                out[stem] = render_camera(pipeline, dataset.cameras, i)
+    return out
+
+
+def sample_pixels(pipeline, num: int = 8192, seed: int = 0) -> tuple[object, torch.Tensor]:
+    """A fixed random set of held-out pixels (eval split) as a ray bundle and their colours, for quick PSNR."""
+    dm = pipeline.datamanager
+    ds = dm.eval_dataset
+    g = torch.Generator().manual_seed(seed)
+    cams = ds.cameras
+    n = len(cams)
+    idx = torch.randint(0, n, (num,), generator=g)
+    h, w = int(cams.height[0]), int(cams.width[0])
+    ys, xs = torch.randint(0, h, (num,), generator=g), torch.randint(0, w, (num,), generator=g)
+    colours = torch.stack(
+        [
+            torch.as_tensor(ds.get_image_float32(int(i))[..., :3][y, x])
+            for i, y, x in zip(idx, ys, xs, strict=True)
+        ]
+    )
+    coords = torch.stack([ys, xs], -1).float() + 0.5
+    bundle = cams.generate_rays(camera_indices=idx[:, None], coords=coords)
+    return bundle, colours
+
+
+@torch.no_grad()
+def pixel_psnr(pipeline, bundle, colours: torch.Tensor, chunk: int = 8192) -> float:
+    """PSNR of the model's colours on a ray bundle against `colours`."""
+    model = pipeline.model
+    preds = []
+    for i in range(0, len(bundle), chunk):
+        preds.append(model(bundle[i : i + chunk].to(model.device))["rgb"].cpu())
+    mse = float(((torch.cat(preds).clamp(0, 1) - colours) ** 2).mean())
+    return float("inf") if mse == 0 else -10 * float(np.log10(mse))
