@@ -69,11 +69,14 @@ def _apply(options, overrides: dict, what: str):
     return options
 
 
-def mapper_options(overrides: dict | None = None):
-    """pycolmap.IncrementalPipelineOptions with MAPPER_OPTIONS (and `overrides`) applied."""
+def mapper_options(overrides: dict | None = None, seed: int = 0):
+    """pycolmap.IncrementalPipelineOptions with MAPPER_OPTIONS (and `overrides`) applied, seeded."""
     import pycolmap
 
     options = _apply(pycolmap.IncrementalPipelineOptions(), MAPPER_OPTIONS, "IncrementalPipelineOptions")
+    options.random_seed = options.mapper.random_seed = seed
+    # the mapper's threads change the order of its floating-point work and the model with it
+    options.num_threads = options.mapper.num_threads = 1
     return _apply(options, overrides or {}, "IncrementalPipelineOptions")
 
 
@@ -119,10 +122,13 @@ def _group_images_by_size(image_dir: Path) -> dict[tuple[int, int], list[str]]:
     return groups
 
 
-def _attempt(image_dir: Path, groups, tmp: Path, matcher: str, camera_model: str, num_threads: int, preset):
+def _attempt(
+    image_dir: Path, groups, tmp: Path, matcher: str, camera_model: str, num_threads: int, preset, seed: int
+):
     """One extraction + matching + mapping run in `tmp`; returns the largest model or None."""
     import pycolmap
 
+    pycolmap.set_random_seed(seed)
     preset = preset or {}
     db = tmp / "database.db"
     reader = pycolmap.ImageReaderOptions()
@@ -134,6 +140,7 @@ def _attempt(image_dir: Path, groups, tmp: Path, matcher: str, camera_model: str
     verification = _apply(
         pycolmap.TwoViewGeometryOptions(), preset.get("verification", {}), "TwoViewGeometryOptions"
     )
+    verification.ransac.random_seed = seed
     n = sum(len(v) for v in groups.values())
     logger.info("extracting SIFT features from %d images", n)
     with colmap_log_to_logger():
@@ -160,7 +167,7 @@ def _attempt(image_dir: Path, groups, tmp: Path, matcher: str, camera_model: str
     logger.info("incremental mapping")
     with colmap_log_to_logger():
         models = pycolmap.incremental_mapping(
-            db, image_dir, tmp / "models", options=mapper_options(preset.get("mapper"))
+            db, image_dir, tmp / "models", options=mapper_options(preset.get("mapper"), seed)
         )
     if not models:
         return None
@@ -172,8 +179,9 @@ def reconstruct(
     output_dir: str | os.PathLike | None = None,
     matcher: str = "auto",
     camera_model: str = "SIMPLE_PINHOLE",
-    num_threads: int = -1,
+    num_threads: int = 1,
     retry_hard: bool = True,
+    seed: int = 0,
 ):
     """Reconstruct `capture_dir/images` and write the largest model to `<output_dir>/sparse/0`.
 
@@ -184,7 +192,8 @@ def reconstruct(
     fx 523, fy 210 against a true 154, 12% camera-centre error; SIMPLE_PINHOLE 0.7%; temple_ring: PINHOLE
     fx 1535, fy 1837, SIMPLE_PINHOLE f 1533 against a true 1520).
     When views stay unregistered (or no model is found) and `retry_hard`, a second run with
-    HARD_PRESET is made and the model with more registered views kept.
+    HARD_PRESET is made and the model with more registered views kept. Every random choice (RANSAC, the
+    mapper's) is seeded with `seed`, so the same images give the same model on the same machine.
     Returns the pycolmap.Reconstruction. Views COLMAP could not register are logged by name.
     """
     capture_dir = Path(capture_dir)
@@ -207,12 +216,14 @@ def reconstruct(
     with tempfile.TemporaryDirectory(prefix="inconddiff_colmap_") as tmp:
         tmp = Path(tmp)
         (tmp / "a").mkdir()
-        rec = _attempt(image_dir, groups, tmp / "a", matcher, camera_model, num_threads, None)
+        rec = _attempt(image_dir, groups, tmp / "a", matcher, camera_model, num_threads, None, seed)
         if retry_hard and (rec is None or rec.num_reg_images() < len(names)):
             got = 0 if rec is None else rec.num_reg_images()
             logger.info("%d/%d views registered: retrying with the preset for hard captures", got, len(names))
             (tmp / "b").mkdir()
-            hard = _attempt(image_dir, groups, tmp / "b", matcher, camera_model, num_threads, HARD_PRESET)
+            hard = _attempt(
+                image_dir, groups, tmp / "b", matcher, camera_model, num_threads, HARD_PRESET, seed
+            )
             if hard is not None and (rec is None or hard.num_reg_images() > rec.num_reg_images()):
                 rec = hard
         if rec is None:
