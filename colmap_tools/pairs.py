@@ -113,22 +113,17 @@ def rank_references(
     return out
 
 
-def rescore_filled(
-    ranking: list[tuple[str, float]],
-    filled_view: str,
-    probe: HoleProbe | None,
-    geometry: SceneGeometry,
-    angle_falloff_deg: float = ANGLE_FALLOFF_DEG,
-) -> list[tuple[str, float]]:
-    """`ranking` with `filled_view` scored again now that its hole is filled (it sees through it)."""
-    if probe is None or filled_view not in geometry.cameras:
-        return ranking
-    score = reference_score(probe, geometry.cameras[filled_view], None, angle_falloff_deg)
-    out = [(n, sc) for n, sc in ranking if n != filled_view]
-    if score > 0:
-        out.append((filled_view, score))
-    out.sort(key=lambda ns: (-ns[1], ns[0]))
-    return out
+def seen_share(probe: HoleProbe | None, views: list[tuple[Camera, np.ndarray | None]]) -> float:
+    """The share of the probed hole that at least one of `views` (camera, its own hole or None) sees."""
+    if probe is None:
+        return 0.0
+    seen = np.zeros(probe.hole.shape, bool)
+    for camera, invalid in views:
+        mapx, mapy, _, valid = lookup(probe.camera, probe.depth, probe.grid, camera)
+        if invalid is not None:
+            valid &= ~invalid_at(invalid, mapx, mapy)
+        seen |= valid
+    return float(seen[probe.hole].mean())
 
 
 def rank_all(

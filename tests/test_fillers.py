@@ -1,16 +1,19 @@
-"""Fillers: Telea and warp on constructed requests; probe holes; choosing the better filler per view."""
+"""Fillers on constructed requests: the warp filler returns the copy fill, `auto` judges its candidates on
+probe holes, the diffusion filler keeps copied pixels and attends to the best references."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from inconddiff.removal.fillers import BestOfFiller, TeleaFiller, WarpFiller, probe_holes
-from inconddiff.removal.request import FillRequest, PreparedReference
+from inconddiff.prior.copy_fill import COPIED, INVENTED, KEPT
+from inconddiff.removal.fillers import BestOfFiller, TeleaFiller, WarpFiller
+from inconddiff.removal.request import JUDGE_CONTEXT, FillRequest, PreparedReference, probe_holes
 
 
 def textured(h=48, w=64, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0, 1, (h, w, 3))
+    return np.random.default_rng(seed).uniform(0, 1, (h, w, 3))
 
 
 def hole_mask(h=48, w=64):
@@ -19,70 +22,20 @@ def hole_mask(h=48, w=64):
     return m
 
 
-def reference(image, valid, score=1.0, name="r"):
-    return PreparedReference(name, score, image, valid, image, ~valid)
+def request(image, hole, prior=None, provenance=None, **kwargs):
+    prior = image if prior is None else prior
+    provenance = np.where(hole, COPIED, KEPT).astype(np.uint8) if provenance is None else provenance
+    return FillRequest(image, hole, prior, provenance, **kwargs)
 
 
-def test_warp_filler_copies_valid_reference_pixels_and_inpaints_the_rest():
+def test_warp_filler_returns_the_copy_fill_and_telea_ignores_it():
     truth = textured()
     hole = hole_mask()
-    valid = np.ones_like(hole)
-    valid[18:22] = False  # the reference does not see the top rows of the hole
-    damaged = truth.copy()
-    damaged[hole] = 0.0
-    out = WarpFiller()(FillRequest(damaged, hole, [reference(truth, valid)]))
-    seen = hole & valid
-    assert np.allclose(out[seen], truth[seen])
-    assert np.array_equal(out[~hole], damaged[~hole])
-    unseen = hole & ~valid
-    assert (out[unseen] > 0).all()  # inpainted, not left black
-
-
-def smooth_textured(h=48, w=64, seed=0):
-    """Texture at a scale of a few pixels, so a shift of a few pixels is a real error."""
-    import cv2
-
-    return cv2.GaussianBlur(textured(h, w, seed), (0, 0), 1.5)
-
-
-def test_prior_takes_the_warp_that_continues_the_known_pixels_not_an_average():
-    truth = smooth_textured()
-    hole = hole_mask()
-    damaged = truth.copy()
-    damaged[hole] = 0.0
-    shifted = np.roll(truth, 4, axis=1)  # a misaligned warp of the same reference
-    valid = np.ones_like(hole)
-    # the misaligned warp comes first and as an alternative of the same reference
-    ref = reference(shifted, valid)
-    ref.alternatives.append((truth, valid))
-    out = WarpFiller()(FillRequest(damaged, hole, [ref]))
-    assert np.abs(out[hole] - truth[hole]).max() < 0.05
-    mean_of_both = (truth + shifted) / 2  # what averaging the candidates would give
-    assert np.abs(out[hole] - truth[hole]).mean() < 0.2 * np.abs(mean_of_both[hole] - truth[hole]).mean()
-
-
-def test_consensus_rejects_the_warp_that_breaks_inside_the_hole():
-    truth = smooth_textured()
-    hole = hole_mask()
-    damaged = truth.copy()
-    damaged[hole] = 0.0
-    valid = np.ones_like(hole)
-    broken = truth.copy()
-    broken[hole] = smooth_textured(seed=7)[hole]  # right around the hole, wrong inside it
-    refs = [
-        reference(broken, valid, name="a"),
-        reference(truth, valid, name="b"),
-        reference(truth, valid, name="c"),
-    ]
-    out = WarpFiller()(FillRequest(damaged, hole, refs))
-    assert np.abs(out[hole] - truth[hole]).max() < 0.05
-
-
-def test_warp_filler_without_references_is_telea():
-    truth = textured()
-    hole = hole_mask()
-    req = FillRequest(truth, hole, [])
-    assert np.array_equal(WarpFiller()(req), TeleaFiller()(req))
+    damaged = np.where(hole[..., None], 0.0, truth)
+    req = request(damaged, hole, prior=truth)
+    assert WarpFiller()(req) is truth
+    telea = TeleaFiller()(req)
+    assert np.array_equal(telea[~hole], damaged[~hole]) and (telea[hole] > 0).all()
 
 
 def test_probe_holes_have_the_hole_shape_and_stay_clear_of_it():
@@ -92,6 +45,18 @@ def test_probe_holes_have_the_hole_shape_and_stay_clear_of_it():
     for p in probes:
         assert p.sum() == hole.sum()
         assert not (p & hole).any()
+
+
+def test_an_interior_hole_of_a_640x480_view_gets_probes_in_its_judging_crop():
+    from inconddiff.prior.crops import crop_around_hole, resize_mask
+
+    mask = np.zeros((480, 640), bool)
+    mask[200:280, 280:380] = True  # in the middle of the view, far from every border
+    fill_crop = crop_around_hole(mask, 512, 0.5)
+    assert probe_holes(resize_mask(fill_crop.cut(mask), fill_crop.work_shape)) == []  # the fill crop: too small
+    judging = crop_around_hole(mask, 512, JUDGE_CONTEXT)
+    probes = probe_holes(resize_mask(judging.cut(mask), judging.work_shape), 2)
+    assert len(probes) == 2
 
 
 class Constant:
@@ -104,84 +69,26 @@ class Constant:
         return self.image
 
 
-def test_best_of_picks_the_filler_that_refills_probes_correctly():
+def test_auto_picks_the_filler_that_refills_the_probes_better_and_records_why():
     truth = textured()
     hole = hole_mask()
+    probes = np.zeros_like(hole)
+    probes[2:14, 4:16] = True
+    judge = request(truth, hole | probes, probes=probes)
     right = Constant("right", truth)
     wrong = Constant("wrong", np.zeros_like(truth))
-    best = BestOfFiller([wrong, right], probes=2)
-    out = best(FillRequest(truth, hole, []))
+    best = BestOfFiller([wrong, right])
+    out = best(request(truth, hole, judge=judge))
     assert best.last_method == "right" and out is truth
     assert best.last_scores["right"] == 0.0 and best.last_scores["wrong"] > 0.1
-    assert right.calls == 3 and wrong.calls == 2  # two probes each, then the real fill
+    assert best.last_probe_fraction == probes.mean()
+    assert right.calls == 2 and wrong.calls == 1  # each judged once, then the winner fills the hole
+    # without probes the first candidate is used and nothing is claimed about the others
+    best(request(truth, hole))
+    assert best.last_method == "wrong" and best.last_scores == {} and best.last_probe_fraction == 0.0
 
 
-def test_prior_removes_the_exposure_difference_of_the_reference():
-    truth = smooth_textured()
-    hole = hole_mask()
-    damaged = truth.copy()
-    damaged[hole] = 0.0
-    darker = np.clip(truth - 0.15, 0, 1)  # the reference saw the same surface, exposed darker
-    out = WarpFiller()(FillRequest(damaged, hole, [reference(darker, np.ones_like(hole))]))
-    assert abs((out[hole] - truth[hole]).mean()) < 0.03
-    assert np.abs(out[hole] - truth[hole]).mean() < 0.3 * np.abs(darker[hole] - truth[hole]).mean()
-
-
-def test_prior_prefers_a_complete_warp_to_a_fragmented_one_of_similar_error():
-    """A warp valid only in scattered fragments is checked on its best pixels and leaves gaps to patch
-    from other warps with seams: a complete warp of about the same error fills the hole alone."""
-    truth = smooth_textured()
-    hole = hole_mask()
-    damaged = truth.copy()
-    damaged[hole] = 0.0
-    rng = np.random.default_rng(1)
-    fragmented = np.clip(truth + rng.uniform(-0.04, 0.04, truth.shape), 0, 1)
-    complete = np.clip(truth + rng.uniform(-0.05, 0.05, truth.shape), 0, 1)
-    fragments = rng.random(hole.shape) < 0.4
-    full = np.ones_like(hole)
-    request = FillRequest(
-        damaged, hole, [reference(fragmented, fragments, name="a"), reference(complete, full, name="b")]
-    )
-    out = WarpFiller()(request)
-    both = hole & fragments
-    assert np.abs(out[hole] - complete[hole]).mean() < 0.01
-    assert np.abs(out[both] - fragmented[both]).mean() > 0.03
-
-
-def test_prior_leaves_specks_of_validity_to_the_inpainting_not_to_the_warp(monkeypatch):
-    """A warp through a jagged depth is valid in specks inside the hole: those pixels are dropped (at 240 px,
-    anything narrower than 3 px), so the hole is not filled with a patchwork of the warp's stray pixels."""
-    from inconddiff.prior.fusion import geometric_prior
-
-    h, w = 200, 240
-    image = np.full((h, w, 3), 0.5)
-    hole = np.zeros((h, w), bool)
-    hole[70:130, 90:150] = True
-    warp = np.where(hole[..., None], 1.0, image)  # right outside the hole, wrong inside
-    valid = ~hole
-    ys, xs = np.nonzero(hole)
-    specks = (ys % 4 == 0) & (xs % 4 == 0)
-    valid[ys[specks], xs[specks]] = True
-    block = np.zeros_like(hole)
-    block[100:120, 100:120] = True  # a solid part of the warp is used as before
-    prior, seen = geometric_prior(image, hole, [warp], [valid | block])
-    stray = hole & valid
-    stray[99:121, 99:121] = False  # specks touching the block's edge belong to its shape
-    assert stray.sum() > 100 and not seen[stray].any()
-    assert np.allclose(prior[block], 1.0) and seen[101:119, 101:119].all()  # (an opening rounds corners)
-    # the specks change nothing: the fill is what it is without them
-    clean, _ = geometric_prior(image, hole, [warp], [(~hole | block) | (valid & ~stray)])
-    assert np.allclose(prior, clean)
-    assert np.abs(prior[stray] - 1.0).mean() > 0.2
-    monkeypatch.setattr(
-        "inconddiff.prior.fusion.SPECK_FRACTION", 0.0
-    )  # without the test: the warp's stray pixels
-    assert np.allclose(geometric_prior(image, hole, [warp], [valid | block])[0][stray], 1.0)
-
-
-def test_diffusion_filler_attends_to_the_best_references_and_gives_all_warps_to_the_prior():
-    from types import SimpleNamespace
-
+def test_diffusion_filler_keeps_copied_pixels_away_from_seams_and_attends_to_the_best_references():
     from inconddiff.removal.diffusion_filler import MAX_ATTENDED_REFERENCES, DiffusionFiller
 
     calls = {}
@@ -192,20 +99,24 @@ def test_diffusion_filler_attends_to_the_best_references_and_gives_all_warps_to_
 
         def __call__(self, image, hole, **kwargs):
             calls.update(kwargs)
-            return SimpleNamespace(images=[image])
+            return SimpleNamespace(images=[np.full_like(image, 0.5)])  # changes every pixel it is given
 
-    rng = np.random.default_rng(0)
-    image = rng.uniform(0, 1, (24, 32, 3))
-    hole = np.zeros((24, 32), bool)
-    hole[8:16, 10:20] = True
-    refs = [
-        PreparedReference(
-            f"r{i}", 1.0 - 0.1 * i, image, ~hole, image + 0.01 * i, hole, alternatives=[(image, ~hole)]
-        )
-        for i in range(MAX_ATTENDED_REFERENCES + 2)
-    ]
-    DiffusionFiller(RecordingPipe())(FillRequest(image, hole, refs))
+    h, w = 64, 96
+    image = textured(h, w)
+    hole = np.zeros((h, w), bool)
+    hole[16:48, 24:72] = True
+    provenance = np.where(hole, COPIED, KEPT).astype(np.uint8)
+    provenance[16:48, 60:72] = INVENTED
+    label = np.where(provenance == COPIED, 0, -1)
+    refs = [PreparedReference(f"r{i}", 1.0 - 0.1 * i, image + 0.01 * i, hole) for i in range(5)]
+    prior = textured(h, w, seed=3)
+    out = DiffusionFiller(RecordingPipe())(
+        request(image, hole, prior=prior, provenance=provenance, label=label, references=refs)
+    )
     attended = calls["reference_images"]
     assert len(attended) == MAX_ATTENDED_REFERENCES == len(calls["reference_masks"])
     assert all(np.array_equal(a, r.crop) for a, r in zip(attended, refs, strict=False))  # the best ranked
-    assert len(calls["warped_references"]) == 2 * len(refs)  # every warp and alternative of every reference
+    assert calls["prior_images"] is prior and np.array_equal(calls["prior_masks"], provenance == COPIED)
+    assert np.array_equal(out[24:40, 32:50], prior[24:40, 32:50])  # copied, far from any seam: exact
+    assert np.allclose(out[24:40, 62:72], 0.5)  # invented: the model's
+    assert np.allclose(out[20:44, 58:60], 0.5)  # the seam between copied and invented: the model's

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 
-def add_parser(sub) -> None:
+def add_removal_options(p) -> None:
+    """The options of a removal, shared by `remove` and `run`."""
     from inconddiff.removal.config import METHODS, RemovalConfig
 
-    p = sub.add_parser("remove", help="remove the masked object from every view of a capture")
-    p.add_argument("capture", help="capture folder with images/ (and sparse/0, or it is reconstructed)")
-    p.add_argument(
-        "--masks", default=None, help="PNG masks by image stem, 255 = remove (default CAPTURE/masks)"
-    )
     p.add_argument(
         "--out", required=True, help="new output folder (an interrupted run resumes from OUT.partial)"
     )
     p.add_argument("--method", choices=METHODS, default="auto", help="fill method (default: auto)")
     p.add_argument("--model", default=None, help="pipeline weights folder (default: the shipped weights)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
-    p.add_argument("--refs", type=int, default=3, metavar="K", help="reference views per target (0 = none)")
+    p.add_argument(
+        "--refs",
+        type=int,
+        default=RemovalConfig.refs,
+        metavar="K",
+        help="copy from at most K views per target, the best ranked (0 = fill each view on its own)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
@@ -26,12 +28,15 @@ def add_parser(sub) -> None:
         default=RemovalConfig.working_size,
         help="longer side of the crop filled around a hole",
     )
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("remove", help="remove the masked object from every view of a capture")
+    p.add_argument("capture", help="capture folder with images/ (and sparse/0, or it is reconstructed)")
     p.add_argument(
-        "--plane-sweep",
-        action="store_true",
-        help="also warp the references through a depth found by plane-sweep stereo between them "
-        "(better on real captures with one hole per view, not on synthetic ones filled in sequence)",
+        "--masks", default=None, help="PNG masks by image stem, 255 = remove (default CAPTURE/masks)"
     )
+    add_removal_options(p)
     p.set_defaults(func=run)
 
 
@@ -46,7 +51,6 @@ def config_from_args(args):
         seed=args.seed,
         device=args.device,
         working_size=args.working_size,
-        plane_sweep=getattr(args, "plane_sweep", False),
     )
 
 

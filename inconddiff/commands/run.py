@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from inconddiff.commands.remove import config_from_args
+from inconddiff.commands.remove import add_removal_options, config_from_args
 
 
 def add_parser(sub) -> None:
-    from inconddiff.removal.config import METHODS, RemovalConfig
-
     p = sub.add_parser(
         "run", help="reconstruct, propagate masks from a few annotated views, remove the object"
     )
@@ -15,16 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--from", dest="views", nargs="+", required=True, metavar="VIEW", help="annotated view stems"
     )
-    p.add_argument("--out", required=True, help="new output folder")
     p.add_argument("--margin", type=int, default=3, help="dilation of the propagated masks, in pixels")
-    p.add_argument("--method", choices=METHODS, default="auto")
-    p.add_argument("--model", default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--refs", type=int, default=3, metavar="K")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
-    p.add_argument("--working-size", type=int, default=RemovalConfig.working_size)
-    p.add_argument("--plane-sweep", action="store_true", help="see `inconddiff remove --help`")
+    add_removal_options(p)
     p.set_defaults(func=run)
 
 

@@ -144,6 +144,23 @@ class InConDiffPipeline(DiffusionPipeline):
         )
         return out
 
+    @staticmethod
+    def _prior(img, hole, refs, rmasks, warps, wmasks) -> tuple[np.ndarray, np.ndarray]:
+        """The geometric prior of one target from its warped references, or from its references warped by
+        homographies when no warps are given."""
+        if warps is None and refs:
+            rmasks = rmasks or [None] * len(refs)
+            warps, valids = warp_references(
+                img,
+                hole,
+                [to_numpy_image(r) for r in refs],
+                [None if m is None else to_numpy_mask(m) for m in rmasks],
+            )
+        else:
+            warps = list(warps or [])
+            valids = [to_numpy_mask(v) for v in (wmasks or [np.ones(img.shape[:2], bool)] * len(warps))]
+        return geometric_prior(img, hole, [np.asarray(w, dtype=np.float64) for w in warps], valids)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -153,6 +170,8 @@ class InConDiffPipeline(DiffusionPipeline):
         reference_masks: list[ImageInput | None] | list[list[ImageInput | None]] | None = None,
         warped_references: list[np.ndarray] | list[list[np.ndarray]] | None = None,
         warped_masks: list[np.ndarray] | list[list[np.ndarray]] | None = None,
+        prior_images: np.ndarray | list[np.ndarray] | None = None,
+        prior_masks: np.ndarray | list[np.ndarray] | None = None,
         num_inference_steps: int = 1,
         strength: float = 0.2,
         generator: torch.Generator | None = None,
@@ -172,6 +191,8 @@ class InConDiffPipeline(DiffusionPipeline):
                 When None, the prior is computed here: `reference_images` warped onto the target by homographies
                 fit to SIFT matches around the hole (`inconddiff.prior.homography.warp_references`), OpenCV Telea where
                 none sees (an empty list: Telea only).
+            prior_images, prior_masks: per target, a finished prior (float, the target's size, hole filled) and
+                where it holds observed content; given, they replace the prior made from the warps.
             num_inference_steps: denoising steps of the scheduler between `strength` and 0.
             strength: how far into the noise schedule sampling starts from the prior (1 = pure noise);
                 small values keep the prior's structure and let the model correct it.
@@ -201,6 +222,7 @@ class InConDiffPipeline(DiffusionPipeline):
 
         refs_b, rmasks_b = per_target(reference_images), per_target(reference_masks)
         warps_b, wmasks_b = per_target(warped_references), per_target(warped_masks)
+        priors_b, pmasks_b = per_target(prior_images), per_target(prior_masks)
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         if output_type not in ("np", "pil", "pt"):
@@ -217,22 +239,15 @@ class InConDiffPipeline(DiffusionPipeline):
             hole = to_numpy_mask(mask_in)
             if hole.shape != img.shape[:2]:
                 raise ValueError(f"mask {hole.shape} and image {img.shape[:2]} of target {b} differ in size")
-            if warps_b[b] is None and refs_b[b]:
-                rmasks = rmasks_b[b] or [None] * len(refs_b[b])
-                warps, valids = warp_references(
-                    img,
-                    hole,
-                    [to_numpy_image(r) for r in refs_b[b]],
-                    [None if m is None else to_numpy_mask(m) for m in rmasks],
-                )
+            if priors_b[b] is not None:
+                prior = np.asarray(priors_b[b], dtype=np.float64)
+                valid = to_numpy_mask(pmasks_b[b]) if pmasks_b[b] is not None else np.zeros(hole.shape, bool)
+                if prior.shape != img.shape or valid.shape != hole.shape:
+                    raise ValueError(
+                        f"prior {prior.shape} or its mask {valid.shape} of target {b} differ in size"
+                    )
             else:
-                warps = list(warps_b[b] or [])
-                valids = [
-                    to_numpy_mask(v) for v in (wmasks_b[b] or [np.ones(img.shape[:2], bool)] * len(warps))
-                ]
-            prior, valid = geometric_prior(
-                img, hole, [np.asarray(w, dtype=np.float64) for w in warps], valids
-            )
+                prior, valid = self._prior(img, hole, refs_b[b], rmasks_b[b], warps_b[b], wmasks_b[b])
             priors.append(prior)
             if not hole.any():
                 results.append(img)

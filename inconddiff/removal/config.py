@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from colmap_tools.pairs import ANGLE_FALLOFF_DEG
 
@@ -13,10 +13,13 @@ METHODS = ("auto", "diffusion", "warp", "telea")
 class RemovalConfig:
     """Settings of one removal run (saved to OUT/log.json; a resumed run must use the same)."""
 
-    refs: int = 3
-    """Reference views per target (0 = fill each view on its own)."""
+    refs: int = 16
+    """At most this many views (the best ranked that see part of the hole) are copied from per view; 0 fills
+    each view on its own."""
     method: str = "auto"
-    """'auto' (diffusion model where it measures better than the warp, else warp), 'diffusion', 'warp', 'telea'."""
+    """'warp' (the copy fill: what other views saw, Telea for the rest), 'diffusion' (the model refines the
+    copy fill's seams and invents what no view saw), 'auto' (per view, whichever refills probe holes better),
+    'telea' (no references)."""
     model: str | None = None
     """Folder of pipeline weights; None = the shipped default."""
     steps: int | None = None
@@ -29,10 +32,6 @@ class RemovalConfig:
     """Context around the hole's box, as a fraction of its size on each side."""
     angle_falloff_deg: float = ANGLE_FALLOFF_DEG
     """Reference score decays as exp(-angle / this): wide baselines magnify depth errors."""
-    plane_sweep: bool = False
-    """Also warp every reference through the depth where the references agree (`swept_hole_depth`). Measured:
-    better on real captures with one hole per view, worse on synthetic captures filled in sequence (see
-    `swept_hole_depth`), so off by default."""
 
 
 @dataclass
@@ -43,8 +42,20 @@ class ViewRecord:
     status: str  # "filled", "kept" (no mask / empty mask)
     method: str = ""
     references: list[str] | None = None
+    """The observed views copied from, best ranked first."""
     reference_scores: list[float] | None = None
+    carried_from: list[str] | None = None
+    """Views filled earlier whose invented content was offered."""
     hole_fraction: float = 0.0
-    warp_coverage: float = 0.0
+    seen_fraction: float = 0.0
+    """Share of the hole copied from what other views observed."""
+    carried_fraction: float = 0.0
+    """Share of the hole carried from content an earlier fill invented."""
+    invented_fraction: float = 0.0
+    """Share of the hole invented by this fill."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Per candidate filler, its error on the probe holes ('auto' only)."""
+    probe_fraction: float = 0.0
+    """Share of the crop the probe holes covered ('auto' only)."""
     seconds: float = 0.0
     order: int = -1

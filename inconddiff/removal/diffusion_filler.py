@@ -1,4 +1,5 @@
-"""The diffusion pipeline as a filler for the multi-view driver."""
+"""The diffusion pipeline as a filler for the multi-view driver: it refines the copy fill's seams and invents
+what no view saw, while the pixels copied from other views stay exactly as copied."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inconddiff.removal.request import FillRequest, candidate_warps
+from inconddiff.prior.copy_fill import COPIED, seams
+from inconddiff.removal.request import FillRequest
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 1
 DEFAULT_STRENGTH = 0.2
+SEAM_FRACTION = 0.01
+"""Width of the band around a seam of the copy fill that the model may change, as a fraction of the crop's
+longer side; elsewhere copied pixels are kept exactly (`DiffusionFiller.keep_copies`)."""
 MAX_ATTENDED_REFERENCES = 3
-"""The model attends to at most this many references (the best ranked: it was trained with up to 3); the
-warps of all of them form its prior."""
+"""The model attends to at most this many references (the best ranked: it was trained with up to 3)."""
 
 
 class DiffusionFiller:
-    """Fills a crop with `InConDiffPipeline`: references through attention, their warps as the prior."""
+    """Fills a crop with `InConDiffPipeline`: references through attention, the copy fill as the prior."""
 
     name = "diffusion"
 
@@ -30,11 +34,13 @@ class DiffusionFiller:
         steps: int = DEFAULT_STEPS,
         strength: float = DEFAULT_STRENGTH,
         model_resolution: int | None = None,
+        keep_copies: bool = True,
     ):
         self.pipe = pipe
         self.steps = steps
         self.strength = strength
         self.model_resolution = model_resolution
+        self.keep_copies = keep_copies
         self.pipe.set_progress_bar_config(disable=True)
 
     @classmethod
@@ -49,18 +55,22 @@ class DiffusionFiller:
 
     def __call__(self, request: FillRequest) -> np.ndarray:
         refs = request.references[:MAX_ATTENDED_REFERENCES]
-        warps, valids = candidate_warps(request)
+        copied = request.provenance == COPIED
         generator = torch.Generator().manual_seed(request.seed)
         out = self.pipe(
             request.image,
             request.hole,
             reference_images=[r.crop for r in refs],
             reference_masks=[r.crop_invalid for r in refs],
-            warped_references=warps,
-            warped_masks=valids,
+            prior_images=request.prior,
+            prior_masks=copied,
             num_inference_steps=self.steps,
             strength=self.strength,
             generator=generator,
             model_resolution=self.model_resolution,
-        )
-        return out.images[0]
+        ).images[0]
+        if self.keep_copies and request.label is not None:
+            width = max(1, int(round(SEAM_FRACTION * max(request.hole.shape))))
+            exact = copied & ~seams(request.label, request.provenance, width)
+            out = np.where(exact[..., None], request.prior, out)
+        return out

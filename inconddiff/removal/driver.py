@@ -1,10 +1,12 @@
 """The multi-view driver: remove a masked object from every view of a capture, one view after another.
 
-For each masked view, in the order that fills the best-covered holes first: crop around the hole at the
-working resolution, warp the best K references into the crop with depth interpolated from the sparse
-points (views filled earlier count as references), fill, harmonise colour, and paste back at full
-resolution. Outputs land in OUT.partial/ as they are made and the folder is renamed to OUT at the end,
-so a run that stops half-way resumes from the views already done.
+Views are filled in the order of how much of their hole other views saw (`order.fill_order`). Each view's hole
+is filled from its ranked sources (`colmap_tools.pairs`, read from OUT/pairs.txt): the original pixels of every
+view that sees part of it (copied), and the content earlier fills invented (carried), never the other way
+round (`prior.copy_fill`); the filler then refines or replaces that prior. Each filled view is pasted back at
+full resolution with a provenance map (copied, carried, invented) that later views read. Outputs land in
+OUT.partial/ as they are made and the folder is renamed to OUT at the end, so a run that stops half-way resumes
+from the views already done.
 """
 
 from __future__ import annotations
@@ -15,26 +17,36 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from colmap_tools.pairs import HoleProbe, hole_probe, rank_all, read_pairs, rescore_filled, write_pairs
+from colmap_tools.pairs import hole_probe, rank_all, read_pairs, reference_score, seen_share, write_pairs
 from inconddiff.cameras import SceneGeometry, background_points
-from inconddiff.capture import CaptureError, load_capture, read_image, write_image
-from inconddiff.prior.crops import CropBox, paste_back
+from inconddiff.capture import Capture, CaptureError, load_capture, read_image, write_image
+from inconddiff.prior.copy_fill import CARRIED, COPIED, INVENTED, CopySource
+from inconddiff.prior.crops import CropBox, paste_back, resize_mask
+from inconddiff.prior.stereo import DepthMap, covisible_neighbours, view_depth
+from inconddiff.prior.warp import SurfaceMap, observed_depth_samples
 from inconddiff.removal.config import METHODS, RemovalConfig, ViewRecord
 from inconddiff.removal.fillers import make_filler
-from inconddiff.removal.order import choose_references, next_view
+from inconddiff.removal.order import fill_order
 from inconddiff.removal.output import (
     _settings,
     _write_json_atomic,
     ensure_sparse_model,
     finish_output,
     open_partial,
+    read_provenance,
     validate_masks,
+    write_provenance,
 )
-from inconddiff.removal.request import FillRequest, PreparedReference, prepare_request
+from inconddiff.removal.request import prepare_request
 
 logger = logging.getLogger(__name__)
+
+CARRIED_SOURCES = 3
+"""A view is offered the invented content of at most this many earlier fills: those whose invented region
+covers most of its hole."""
 
 
 def remove_object(
@@ -77,16 +89,7 @@ def remove_object(
         logger.info("no view has a non-empty mask: copying the capture")
         geometry, keep = SceneGeometry({}, np.zeros((0, 3)), []), np.zeros(0, dtype=bool)
 
-    images: dict[str, np.ndarray] = {}
-
-    def current(stem: str) -> np.ndarray:
-        if stem not in images:
-            p = partial / "images" / f"{stem}.png"
-            images[stem] = read_image(p) if stem in done and p.is_file() else capture.image(stem)
-        return images[stem]
-
-    # Views with nothing to fill are copied as PNG.
-    for stem in capture.stems:
+    for stem in capture.stems:  # views with nothing to fill are copied as PNG
         if stem not in masks and stem not in done:
             write_image(partial / "images" / f"{stem}.png", capture.image(stem))
             rec = ViewRecord(name=stem, status="kept")
@@ -94,63 +97,35 @@ def remove_object(
             done[stem] = asdict(rec)
 
     ranking: dict[str, list[tuple[str, float]]] = {}
-    probes: dict[str, HoleProbe | None] = {}
     if config.refs > 0 and masks:
         pairs = partial / "pairs.txt"
         if not pairs.is_file():
             write_pairs(pairs, rank_all(geometry, masks, keep, config.angle_falloff_deg))
         ranking = read_pairs(pairs)
-        probes = {stem: hole_probe(stem, masks[stem], geometry, keep) for stem in ranking}
-    # views filled in an earlier (interrupted) run see through their holes already
-    for stem in ranking:
-        for view in masks:
-            if view in done and view != stem:
-                ranking[stem] = rescore_filled(
-                    ranking[stem], view, probes[stem], geometry, config.angle_falloff_deg
-                )
-
-    filled = {s for s in masks if s in done}
-    todo = [s for s in masks if s not in done]
+    run = _Run(capture, masks, geometry, keep, ranking, partial, config)
+    seen = {s: run.seen_share(s) for s in masks}
+    filled = sorted((s for s in masks if s in done), key=lambda s: done[s]["order"])
+    todo = [s for s in fill_order(seen) if s not in done]
     with Progress(disable=None) as progress:
         task = progress.add_task("filling views", total=len(masks), completed=len(filled))
-        while todo:
-            stem = next_view(todo, ranking, config.refs, filled)
+        for stem in todo:
             t0 = time.time()
-            ranked = choose_references(stem, ranking, config.refs + EXTRA_REFERENCES, filled)
-            refs, spare = ranked[: config.refs], ranked[config.refs :]
-            result, record = fill_view(
-                stem,
-                current(stem),
-                masks[stem],
-                refs,
-                geometry,
-                keep,
-                masks,
-                filled,
-                current,
-                filler,
-                config,
-                spare=spare,
-            )
+            result, provenance, record = run.fill(stem, filled, filler)
             record.seconds = time.time() - t0
             record.order = len(filled)
+            write_provenance(partial / "provenance" / f"{stem}.png", provenance)
             write_image(partial / "images" / f"{stem}.png", result)
             _write_json_atomic(partial / "done" / f"{stem}.json", asdict(record))
-            images[stem] = result
             done[stem] = asdict(record)
-            filled.add(stem)
-            todo.remove(stem)
-            for other in todo:  # the new fill sees through its hole: what it offers the others changed
-                if other in ranking:
-                    ranking[other] = rescore_filled(
-                        ranking[other], stem, probes[other], geometry, config.angle_falloff_deg
-                    )
+            filled.append(stem)
             progress.advance(task)
             logger.debug(
-                "%s filled (%s, refs %s) in %.1f s",
+                "%s filled (%s): %.0f%% copied, %.0f%% carried, %.0f%% invented, %.1f s",
                 stem,
                 record.method,
-                ", ".join(record.references or []) or "-",
+                100 * record.seen_fraction,
+                100 * record.carried_fraction,
+                100 * record.invented_fraction,
                 record.seconds,
             )
 
@@ -158,90 +133,146 @@ def remove_object(
     return out
 
 
-EXTRA_REFERENCES = 2
-"""At most this many references beyond K are added for a view whose K references together leave part of its
-hole unseen (`fill_view`)."""
+class _Run:
+    """What one run knows while it fills views: the capture, its geometry and ranking, and its work folder."""
 
+    def __init__(
+        self,
+        capture: Capture,
+        masks: dict[str, np.ndarray],
+        geometry: SceneGeometry,
+        keep: np.ndarray,
+        ranking: dict[str, list[tuple[str, float]]],
+        partial: Path,
+        config: RemovalConfig,
+    ):
+        self.capture, self.masks, self.geometry, self.keep = capture, masks, geometry, keep
+        self.ranking, self.partial, self.config = ranking, partial, config
+        self.probes = {s: hole_probe(s, masks[s], geometry, keep) for s in ranking}
+        self._invented: dict[str, np.ndarray] = {}
+        self._surfaces: dict[str, SurfaceMap | None] = {}
+        self._depths: dict[str, DepthMap | None] = {}
 
-FULL_COVERAGE = 0.98
-"""Share of the hole the references' warps must see together before no more are added."""
+    def seen_share(self, stem: str) -> float:
+        """The share of `stem`'s hole its ranked views see (at the probe's resolution)."""
+        names = [n for n, _ in self.ranking.get(stem, [])[: self.config.refs]]
+        cams = self.geometry.cameras
+        return seen_share(self.probes.get(stem), [(cams[n], self.masks.get(n)) for n in names])
 
+    def depth_map(self, stem: str) -> DepthMap | None:
+        """View `stem`'s dense stereo depth outside its hole (cached), None without sparse points."""
+        if stem not in self._depths:
+            camera, geometry = self.geometry.cameras[stem], self.geometry
+            _, z = camera.project(geometry.points[geometry.observations.get(stem, (np.zeros(0, int),))[0]])
+            z = z[z > 1e-6]
+            if len(z) < 8:
+                self._depths[stem] = None
+            else:
+                neighbours = [
+                    (geometry.cameras[n], self.capture.image(n), self.masks.get(n))
+                    for n in covisible_neighbours(geometry, stem)
+                ]
+                depth_range = (np.percentile(z, 1) * 0.8, np.percentile(z, 99) * 1.25)
+                self._depths[stem] = view_depth(
+                    camera, self.capture.image(stem), self.masks.get(stem), neighbours, depth_range
+                )
+        return self._depths[stem]
 
-def fill_view(
-    stem: str,
-    image: np.ndarray,
-    mask: np.ndarray,
-    refs: list[tuple[str, float]],
-    geometry: SceneGeometry,
-    keep: np.ndarray,
-    masks: dict[str, np.ndarray],
-    filled: set[str],
-    current,
-    filler,
-    config: RemovalConfig,
-    spare: list[tuple[str, float]] | None = None,
-) -> tuple[np.ndarray, ViewRecord]:
-    """Fill one view's hole; returns the full-resolution result and its record.
+    def surface(self, stem: str) -> SurfaceMap | None:
+        """The surface view `stem` sees: its stereo depth where trusted, the background points it observes
+        interpolated elsewhere (cached)."""
+        if stem not in self._surfaces:
+            camera = self.geometry.cameras[stem]
+            samples = observed_depth_samples(camera, stem, self.geometry, self.keep)
+            surface = SurfaceMap.from_samples(camera, samples)
+            stereo = self.depth_map(stem)
+            if surface is not None and stereo is not None:
+                d = cv2.resize(stereo.depth, surface.depth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+                surface = SurfaceMap(np.where(np.isfinite(d), d, surface.depth), surface.scale)
+            self._surfaces[stem] = surface
+        return self._surfaces[stem]
 
-    When the warps of `refs` together see less than `FULL_COVERAGE` of the hole, up to `EXTRA_REFERENCES`
-    of the `spare` (next-ranked) views that see some of the rest are added. When an object is removed from
-    every view, a view's best references are its neighbours, whose own holes (until they are filled) hide
-    much the same background: early in a run they can leave part of the hole unseen, which would otherwise
-    be invented and carried to every view filled later. A single hole in an otherwise clean capture is
-    usually seen whole by its first references, which then stay all it gets."""
+    def invented(self, stem: str) -> np.ndarray:
+        """Where a filled view holds content that no view observed (carried or invented), full resolution."""
+        if stem not in self._invented:
+            prov = read_provenance(self.partial / "provenance" / f"{stem}.png")
+            self._invented[stem] = (prov == CARRIED) | (prov == INVENTED)
+        return self._invented[stem]
 
-    def prepare(names: list[tuple[str, float]]) -> tuple[FillRequest, CropBox]:
-        invalid = {name: None if name in filled else masks.get(name) for name, _ in names}
-        return prepare_request(
+    def sources(self, stem: str, filled: list[str]) -> list[tuple[CopySource, float]]:
+        """The observed views ranked for `stem`, then the earlier fills whose invented content its hole sees."""
+        cams, out = self.geometry.cameras, []
+        for name, score in self.ranking.get(stem, [])[: self.config.refs]:
+            image, invalid = self.capture.image(name), self.masks.get(name)
+            src = CopySource(name, cams[name], image, invalid, self.surface(name), self.depth_map(name))
+            out.append((src, score))
+        probe = self.probes.get(stem)
+        if probe is None or not out:
+            return out
+        offers = []
+        for order, name in enumerate(filled):
+            if name in cams and self.invented(name).any():
+                score = reference_score(
+                    probe, cams[name], ~self.invented(name), self.config.angle_falloff_deg
+                )
+                if score > 0:
+                    offers.append((-score, order, name))
+        for _, _, name in sorted(offers)[:CARRIED_SOURCES]:
+            image = read_image(self.partial / "images" / f"{name}.png")
+            out.append((CopySource(name, cams[name], image, ~self.invented(name), carried=True), 0.0))
+        return out
+
+    def fill(self, stem: str, filled: list[str], filler) -> tuple[np.ndarray, np.ndarray, ViewRecord]:
+        """Fill one view's hole: the full-resolution result, its provenance map and its record."""
+        image, mask = self.capture.image(stem), self.masks[stem]
+        sources = self.sources(stem, filled)
+        cfg = self.config
+        request, box = prepare_request(
             stem,
             image,
             mask,
-            names,
-            geometry,
-            keep,
-            invalid,
-            current,
-            config.working_size,
-            config.context,
-            config.seed,
-            plane_sweep=config.plane_sweep,
+            sources,
+            self.geometry,
+            self.keep,
+            cfg.working_size,
+            cfg.context,
+            cfg.seed,
+            probes=getattr(filler, "probes", 0),
         )
+        fill = filler(request)
+        result = paste_back(image, mask, box, fill)
+        provenance = full_resolution(request.provenance, mask, box)
+        hole = request.hole
+        share = {k: float((request.provenance[hole] == k).mean()) if hole.any() else 0.0 for k in (1, 2, 3)}
+        used = set(np.unique(request.label[request.label >= 0])) if request.label is not None else set()
+        observed = [(s.name, sc) for i, (s, sc) in enumerate(sources) if not s.carried and i in used]
+        record = ViewRecord(
+            name=stem,
+            status="filled",
+            method=getattr(filler, "last_method", filler.name),
+            references=[n for n, _ in observed],
+            reference_scores=[round(sc, 4) for _, sc in observed],
+            carried_from=[s.name for i, (s, _) in enumerate(sources) if s.carried and i in used],
+            hole_fraction=float(mask.mean()),
+            seen_fraction=share[COPIED],
+            carried_fraction=share[CARRIED],
+            invented_fraction=share[INVENTED],
+            scores=dict(getattr(filler, "last_scores", {}) or {}),
+            probe_fraction=float(getattr(filler, "last_probe_fraction", 0.0)),
+        )
+        return result, provenance, record
 
-    def sees(ref: PreparedReference) -> np.ndarray:
-        out = ref.valid.copy()
-        for _, valid in ref.alternatives:
-            out |= valid
-        return out
 
-    request, box = prepare(refs)
-    seen = np.zeros_like(request.hole)
-    for p in request.references:
-        seen |= sees(p)
-    total = max(int(request.hole.sum()), 1)
-    added = 0
-    for candidate in (spare or []) if refs else []:
-        if added >= EXTRA_REFERENCES or (seen & request.hole).sum() >= FULL_COVERAGE * total:
-            break
-        more = prepare([candidate])[0].references
-        if more and (sees(more[0]) & request.hole & ~seen).sum() >= 0.02 * total:
-            request.references.append(more[0])
-            seen |= sees(more[0])
-            added += 1
-    for p in request.references:
-        p.filled = p.name in filled
-    union = np.zeros_like(request.hole)
-    for p in request.references:
-        union |= p.valid
-    coverage = float(union[request.hole].mean()) if request.references and request.hole.any() else 0.0
-    fill = filler(request)
-    result = paste_back(image, mask, box, fill)
-    record = ViewRecord(
-        name=stem,
-        status="filled",
-        method=getattr(filler, "last_method", filler.name),
-        references=[p.name for p in request.references],
-        reference_scores=[round(p.score, 4) for p in request.references],
-        hole_fraction=float(mask.mean()),
-        warp_coverage=coverage,
+def full_resolution(provenance: np.ndarray, mask: np.ndarray, box: CropBox) -> np.ndarray:
+    """A crop's provenance map brought to the full image (uint8): the crop's value at every masked pixel,
+    `INVENTED` for masked pixels outside the crop."""
+    out = np.where(mask, INVENTED, 0).astype(np.uint8)
+    h, w = box.shape
+    region = np.zeros((h, w), np.uint8)
+    for value in (COPIED, CARRIED, INVENTED):
+        region[resize_mask(provenance == value, (h, w)) & (region == 0)] = value
+    crop_mask = box.cut(mask)
+    out[box.y0 : box.y1, box.x0 : box.x1][crop_mask] = np.where(
+        region[crop_mask] > 0, region[crop_mask], INVENTED
     )
-    return result, record
+    return out

@@ -1,9 +1,9 @@
 """Hole fillers behind one interface: a `FillRequest` in, the whole crop filled out.
 
 Every filler returns a float HxWx3 image in [0, 1] for the whole crop; the driver pastes back only the
-hole. `telea` ignores references (the classical baseline); `warp` is the geometric prior (the references'
-warps fused where they see the hole, Telea elsewhere); `diffusion` runs the reference-conditioned
-inpainting pipeline with the warps as its prior (`diffusion_filler`); `auto` picks per view.
+hole. `telea` ignores references (the classical baseline); `warp` returns the geometric prior (the copy fill:
+what other views saw, earlier inventions carried, Telea for the rest); `diffusion` runs the
+reference-conditioned inpainting pipeline on that prior (`diffusion_filler`); `auto` picks per view.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from inconddiff.capture import CaptureError
-from inconddiff.prior.fusion import geometric_prior
 from inconddiff.prior.telea import telea
 from inconddiff.removal.config import RemovalConfig
-from inconddiff.removal.request import FillRequest, candidate_warps
+from inconddiff.removal.request import FillRequest
 
 logger = logging.getLogger(__name__)
 
@@ -40,80 +38,53 @@ class TeleaFiller:
 
 
 class WarpFiller:
-    """Geometric fill: the references' warps fused where they see the hole, Telea for what none saw."""
+    """The geometric prior as it is: what other views saw copied, earlier inventions carried, Telea for the
+    rest (`prior.copy_fill`)."""
 
     name = "warp"
 
     def __call__(self, request: FillRequest) -> np.ndarray:
-        prior, _ = geometric_prior(request.image, request.hole, *candidate_warps(request))
-        return prior
-
-
-def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
-    """Copies of the hole's shape moved onto known pixels of the crop (not touching the hole), nearest
-    first: places where a filler's answer can be checked against what is really there."""
-    h, w = hole.shape
-    ys, xs = np.nonzero(hole)
-    if len(ys) == 0:
-        return []
-    bh, bw = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
-    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
-    out = []
-    shifts = [
-        (dy * (bh + gap), dx * (bw + gap))
-        for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
-    ]
-    for dy, dx in shifts:
-        ny, nx = ys + dy, xs + dx
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        if inside.mean() < 0.8:
-            continue
-        probe = np.zeros_like(hole)
-        probe[ny[inside], nx[inside]] = True
-        if (probe & grown).any():
-            continue
-        out.append(probe)
-        if len(out) == count:
-            break
-    return out
+        return request.prior
 
 
 class BestOfFiller:
-    """Per view, the candidate filler that best refills probe holes (the hole's shape moved onto known
-    pixels nearby, with the real hole also hidden); that candidate then fills the real hole.
+    """Per view, the candidate filler that best refills probe holes (copies of the hole's shape moved onto
+    known pixels beside it, in a judging crop wider than the fill's: `FillRequest.judge`); that candidate then
+    fills the real hole.
 
     The first candidate is the default: another replaces it only with a probe error lower by more than
-    `margin` (relative), so near-ties keep the default. `last_method` and `last_scores` tell what was
-    chosen and why."""
+    `margin` (relative), so near-ties keep the default. `last_method`, `last_scores` (mean squared error on
+    the probes per candidate) and `last_probe_fraction` (the probes' share of the judging crop) tell what was
+    chosen and why; without probes the default is used and the scores stay empty."""
 
     name = "auto"
+    probes = 2
+    """Probe holes per view, asked of `prepare_request`."""
 
-    def __init__(self, candidates: list, probes: int = 2, margin: float = 0.05):
+    def __init__(self, candidates: list, margin: float = 0.05):
         if not candidates:
             raise ValueError("BestOfFiller needs at least one candidate")
         self.candidates = candidates
-        self.probes = probes
         self.margin = margin
         self.last_method = candidates[0].name
         self.last_scores: dict[str, float] = {}
+        self.last_probe_fraction = 0.0
 
     def __call__(self, request: FillRequest) -> np.ndarray:
-        probes = probe_holes(request.hole, self.probes)
-        scores = {}
-        if len(self.candidates) > 1 and probes:
+        judge = request.judge
+        scores: dict[str, float] = {}
+        best = self.candidates[0]
+        if len(self.candidates) > 1 and judge is not None and judge.probes is not None and judge.probes.any():
+            truth = judge.image[judge.probes]
             for cand in self.candidates:
-                errs = []
-                for probe in probes:
-                    trial = FillRequest(request.image, request.hole | probe, request.references, request.seed)
-                    out = cand(trial)
-                    errs.append(float(((out[probe] - request.image[probe]) ** 2).mean()))
-                scores[cand.name] = float(np.mean(errs))
-            best = self.candidates[0]
+                out = cand(judge)
+                scores[cand.name] = float(((out[judge.probes] - truth) ** 2).mean())
             for cand in self.candidates[1:]:
                 if scores[cand.name] < scores[best.name] * (1 - self.margin):
                     best = cand
-        else:
-            best = self.candidates[0]
+        self.last_probe_fraction = (
+            float(judge.probes.mean()) if judge is not None and judge.probes is not None else 0.0
+        )
         self.last_method, self.last_scores = best.name, scores
         return best(request)
 

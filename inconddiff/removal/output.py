@@ -56,6 +56,25 @@ def _write_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+PROVENANCE_STEP = 85
+"""A provenance map is stored as a grey PNG, its values (`prior.copy_fill`: kept 0, copied 1, carried 2,
+invented 3) times this: 0, 85, 170, 255, so that it reads as a picture too."""
+
+
+def write_provenance(path: Path, provenance: np.ndarray) -> None:
+    """Write a full-resolution provenance map (uint8 values 0-3)."""
+    write_image(path, (provenance * PROVENANCE_STEP).astype(np.uint8))
+
+
+def read_provenance(path: Path) -> np.ndarray:
+    """A provenance map written by `write_provenance`."""
+    import imageio.v3 as iio
+
+    if not path.is_file():
+        raise CaptureError(path, "provenance map of a filled view not found: the work folder is incomplete")
+    return np.round(iio.imread(path).astype(np.float64) / PROVENANCE_STEP).astype(np.uint8)
+
+
 def validate_masks(capture: Capture) -> dict[str, np.ndarray]:
     """Masks by stem (non-empty ones only); a mask covering the whole image is an error."""
     masks = {}
@@ -116,7 +135,8 @@ def finish_output(
         "views": [done[s] for s in capture.stems],
     }
     _write_json_atomic(partial / "log.json", log)
-    write_removal_report(capture, partial, [done[s] for s in capture.stems])
+    provenance = {s: read_provenance(partial / "provenance" / f"{s}.png") for s in masks}
+    write_removal_report(capture, partial, [done[s] for s in capture.stems], provenance)
     shutil.rmtree(partial / "done")
     (partial / "settings.json").unlink()
     os.replace(partial, out)

@@ -1,4 +1,4 @@
-"""HTML reports with picture grids: per view before, mask, after and the references used."""
+"""HTML reports with picture grids: per view before, mask, after, where the fill came from, the views used."""
 
 from __future__ import annotations
 
@@ -37,11 +37,41 @@ img { max-width: 256px; display: block; }
 """
 
 
-def write_removal_report(capture: Capture, out: Path, records: list[dict]) -> Path:
-    """out/report.html with thumbnails in out/report/: before | mask | after | references | time."""
+PROVENANCE_COLOURS = {1: (40, 200, 60), 2: (60, 110, 255), 3: (255, 40, 40)}
+"""Tints of the provenance map: copied from an observation green, carried from an earlier invention blue,
+invented here red."""
+
+
+def overlay_provenance(image: np.ndarray, provenance: np.ndarray) -> np.ndarray:
+    """The result with each filled pixel tinted by where it came from (`PROVENANCE_COLOURS`)."""
+    out = image.astype(np.float64)
+    for value, colour in PROVENANCE_COLOURS.items():
+        sel = provenance == value
+        out[sel] = 0.5 * out[sel] + 0.5 * np.array(colour, dtype=np.float64)
+    return out.astype(np.uint8)
+
+
+def _details(rec: dict) -> str:
+    parts = [
+        f"{rec['seconds']:.2f} s, order {rec['order'] + 1}",
+        f"method: {html.escape(rec['method'])}",
+        f"hole: {100 * rec['hole_fraction']:.1f}% of the view",
+        f"copied {100 * rec['seen_fraction']:.0f}%, carried {100 * rec['carried_fraction']:.0f}%, "
+        f"invented {100 * rec['invented_fraction']:.0f}%",
+    ]
+    if rec.get("scores"):
+        scores = ", ".join(f"{html.escape(k)} {v:.5f}" for k, v in rec["scores"].items())
+        parts.append(f"probe error: {scores} (probes {100 * rec['probe_fraction']:.1f}% of the judging crop)")
+    return "<br>".join(parts)
+
+
+def write_removal_report(
+    capture: Capture, out: Path, records: list[dict], provenance: dict[str, np.ndarray] | None = None
+) -> Path:
+    """out/report.html with thumbnails in out/report/: before | mask | after | where the fill came from |
+    the views copied from | details."""
     assets = out / "report"
     rows = []
-    order = {r["name"]: r.get("order", -1) for r in records}
     for rec in records:
         stem = rec["name"]
         before = capture.image(stem)
@@ -57,26 +87,23 @@ def write_removal_report(capture: Capture, out: Path, records: list[dict]) -> Pa
         else:
             cells.append("<td class=small>no mask</td>")
         cells.append(f'<td><img src="report/{stem}_after.png"></td>')
+        if provenance and stem in provenance:
+            write_image(assets / f"{stem}_source.png", thumbnail(overlay_provenance(after, provenance[stem])))
+            cells.append(f'<td><img src="report/{stem}_source.png"></td>')
+        else:
+            cells.append("<td></td>")
         refs = rec.get("references") or []
         scores = rec.get("reference_scores") or []
-        ref_html = ""
-        for r, s in zip(refs, scores, strict=False):
-            was_filled = 0 <= order.get(r, -1) < rec.get("order", -1)  # filled earlier: used as filled
-            thumb = f"report/{r}_after.png" if was_filled else f"report/{r}_before.png"
-            note = ", filled" if was_filled else ""
-            ref_html += (
-                f'<div style="display:inline-block"><img src="{thumb}" title="{html.escape(r)}">'
-                f"<div class=small>{html.escape(r)} ({s:.2f}{note})</div></div>"
-            )
+        ref_html = "".join(
+            f'<div style="display:inline-block"><img src="report/{r}_before.png" title="{html.escape(r)}">'
+            f"<div class=small>{html.escape(r)} ({sc:.2f})</div></div>"
+            for r, sc in zip(refs, scores, strict=False)
+        )
+        carried = rec.get("carried_from") or []
+        if carried:
+            ref_html += f"<div class=small>carried from: {html.escape(', '.join(carried))}</div>"
         cells.append(f"<td class=refs>{ref_html or '<span class=small>none</span>'}</td>")
-        detail = ""
-        if rec["status"] == "filled":
-            detail = (
-                f"{rec['seconds']:.2f} s<br>method: {html.escape(rec['method'])}<br>"
-                f"hole: {100 * rec['hole_fraction']:.1f}% of the view<br>"
-                f"references see {100 * rec['warp_coverage']:.0f}% of it<br>order: {rec['order'] + 1}"
-            )
-        cells.append(f"<td class=small>{detail}</td>")
+        cells.append(f"<td class=small>{_details(rec) if rec['status'] == 'filled' else ''}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     n_filled = sum(r["status"] == "filled" for r in records)
     total = sum(r.get("seconds", 0.0) for r in records)
@@ -84,8 +111,11 @@ def write_removal_report(capture: Capture, out: Path, records: list[dict]) -> Pa
 <style>{STYLE}</style></head><body>
 <h1>Object removal: {html.escape(capture.root.name)}</h1>
 <p>{n_filled} of {len(records)} views filled in {total:.1f} s. Views are listed in capture order; "order" is
-the position in which a view was filled (best-covered holes first, filled views then serve as references).</p>
-<table><tr><th>view</th><th>before</th><th>mask</th><th>after</th><th>references (score)</th><th></th></tr>
+the position in which a view was filled (the views whose holes other views saw most come first). In the
+"source" column, green pixels were copied from other views' observations, blue ones carried from content an
+earlier view invented, red ones invented for this view.</p>
+<table><tr><th>view</th><th>before</th><th>mask</th><th>after</th><th>source</th><th>copied from (score)</th>
+<th></th></tr>
 {"".join(rows)}
 </table></body></html>"""
     path = out / "report.html"

@@ -1,4 +1,5 @@
-"""A fill request: the crop around a target's hole at working resolution and its references warped into it.
+"""A fill request: the crop around a target's hole at working resolution, the copy fill of it from the other
+views (the geometric prior), and the crops of the best references for the model's attention.
 
 Shared by the driver and the training data, so that the model learns from what the driver will give it.
 """
@@ -7,34 +8,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
+from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
-from inconddiff.prior.hole_depth import hole_depths
-from inconddiff.prior.homography import homography_warp, to_uint8
-from inconddiff.prior.plane_sweep import swept_hole_depth
-from inconddiff.prior.warp import observed_depth_samples, warp_reference
+from inconddiff.prior.hole_depth import hole_depth_samples, hole_depths
+from inconddiff.prior.stereo import surface_along_rays, sweep_shape
+from inconddiff.prior.telea import telea
+
+JUDGE_CONTEXT = 1.5
+"""Context of the judging crop around the hole (as a fraction of the hole's size on each side): wide enough
+that copies of the hole's shape moved by its own size fit beside it, whatever its place in the view."""
+ATTENDED_REFERENCES = 3
+"""The model attends to the crops of this many references (the best ranked observed sources)."""
+RAY_SOURCES = 12
+"""The depth along a hole's rays is confirmed against the depth maps of at most this many sources (the best
+ranked): enough to outvote one map's mistakes, at a cost that grows with each."""
 
 
 @dataclass
 class PreparedReference:
-    """One reference view, made ready for a target crop."""
+    """One reference view's region matching the target crop, for the model's attention."""
 
     name: str
     score: float
-    warped: np.ndarray
-    """The reference warped into the target crop (float h x w x 3)."""
-    valid: np.ndarray
-    """Where the warp has trustworthy pixels (bool h x w)."""
     crop: np.ndarray
-    """The reference's region matching the target crop, unwarped (float h' x w' x 3), for attention."""
+    """The reference's region matching the target crop, unwarped (float h' x w' x 3)."""
     crop_invalid: np.ndarray
     """Its hole and out-of-image parts (bool h' x w')."""
-    filled: bool = False
-    """True when this reference is a view filled earlier in the run."""
-    alternatives: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    """Other warps of the same reference into the crop, (image, validity), e.g. by a homography."""
 
 
 @dataclass
@@ -45,19 +48,18 @@ class FillRequest:
     """float h x w x 3 in [0, 1]; hole pixels hold whatever the capture had there."""
     hole: np.ndarray
     """bool h x w, True = fill."""
+    prior: np.ndarray
+    """float h x w x 3: the copy fill (`prior.copy_fill`), Telea where nothing was copied or carried."""
+    provenance: np.ndarray
+    """uint8 h x w: `KEPT` outside the hole, else `COPIED`, `CARRIED` or `INVENTED` (`prior.copy_fill`)."""
+    label: np.ndarray | None = None
+    """int h x w: which source each copied or carried pixel comes from (-1 elsewhere)."""
     references: list[PreparedReference] = field(default_factory=list)
     seed: int = 0
-
-
-def candidate_warps(request: FillRequest) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Every warp of every reference of a request (depth warps, then their alternatives): the prior's
-    candidates."""
-    warps, valids = [], []
-    for r in request.references:
-        for warped, valid in [(r.warped, r.valid), *r.alternatives]:
-            warps.append(warped)
-            valids.append(valid)
-    return warps, valids
+    probes: np.ndarray | None = None
+    """bool h x w: known pixels hidden as part of `hole` so that a filler's answer there can be checked."""
+    judge: FillRequest | None = None
+    """A request over a larger crop whose hole also holds probe holes (`probes`), for choosing a filler."""
 
 
 def reference_crop(
@@ -96,61 +98,132 @@ def reference_crop(
     return crop, resize_mask(inv, shape)
 
 
+def hidden_depth(
+    camera: Camera,
+    geometry: SceneGeometry,
+    keep: np.ndarray,
+    box: CropBox,
+    sources: list[CopySource],
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """The depth of the background behind the hole over the crop at working resolution, and per source where
+    it sees that surface (float: 1 seen, 0 hidden, NaN unknown; None for sources without a depth map).
+
+    Along each ray the surface the sources' depth maps confirm (`stereo.surface_along_rays`, the
+    `RAY_SOURCES` best ranked) is taken; where no two of them see one, the sparse points' interpolated depth
+    (`hole_depths`) stands and the sources' occlusion tests decide what they see."""
+    window = (box.y0, box.y1, box.x0, box.x1)
+    sparse = hole_depths(camera, geometry, keep, box, alternatives=False)[0]
+    unknown: list[np.ndarray | None] = [None] * len(sources)
+    ranked = [i for i, s in enumerate(sources) if not s.carried and s.depth is not None][:RAY_SOURCES]
+    _, z = hole_depth_samples(camera, geometry.points[keep], window)
+    if len(ranked) < 2 or len(z) < 3:
+        return sparse, unknown
+    small = sweep_shape(box.work_shape)
+    depth_range = (np.percentile(z, 2) * 0.8, np.percentile(z, 98) * 1.25)
+    views = [(sources[i].camera, sources[i].depth, sources[i].invalid) for i in ranked]
+    rays, seen_by = surface_along_rays(camera, window, small, views, depth_range)
+    h, w = box.work_shape
+    found = np.isfinite(rays)
+    inv = np.where(found, 1.0 / np.where(found, rays, 1.0), 0.0).astype(np.float32)
+    inv = np.where(found, cv2.medianBlur(inv, 3), 0.0)  # single-plane jitter between neighbouring rays
+    known = cv2.resize(found.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    weight = cv2.resize(found.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    smooth = cv2.resize(inv, (w, h), interpolation=cv2.INTER_LINEAR) / np.maximum(weight, 1e-6)
+    depth = np.where(known & (smooth > 0), 1.0 / np.maximum(smooth, 1e-12), sparse)
+    for k, i in enumerate(ranked):
+        seen = cv2.resize(seen_by[k].astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        unknown[i] = np.where(known, seen, np.nan).astype(np.float64)
+    return depth, unknown
+
+
+def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
+    """Copies of the hole's shape moved onto known pixels of the crop (not touching the hole), nearest
+    first: places where a filler's answer can be checked against what is really there."""
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        return []
+    bh, bw = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
+    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8)) > 0
+    out = []
+    shifts = [
+        (dy * (bh + gap), dx * (bw + gap))
+        for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+    ]
+    for dy, dx in shifts:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        if inside.mean() < 0.8:
+            continue
+        probe = np.zeros_like(hole)
+        probe[ny[inside], nx[inside]] = True
+        if (probe & grown).any():
+            continue
+        out.append(probe)
+        if len(out) == count:
+            break
+    return out
+
+
 def prepare_request(
     stem: str,
     image: np.ndarray,
     mask: np.ndarray,
-    refs: list[tuple[str, float]],
+    sources: list[tuple[CopySource, float]],
     geometry: SceneGeometry,
     keep: np.ndarray,
-    invalid: dict[str, np.ndarray | None],
-    images,
     working_size: int,
     context: float = 0.5,
     seed: int = 0,
-    homography_candidates: bool = True,
-    depth_alternatives: bool = True,
-    plane_sweep: bool = False,
+    probes: int = 0,
 ) -> tuple[FillRequest, CropBox]:
-    """The crop around the hole at working resolution and its references warped into it.
+    """The crop around `stem`'s hole at working resolution and its copy fill from `sources` (with their
+    ranking scores, best first): observed views and, marked `carried`, earlier fills' invented content.
 
-    `invalid[name]` is the reference's untrustworthy region (its own unfilled hole) or None; `images(name)`
-    returns a reference's current pixels (uint8). With `homography_candidates`, each reference is also
-    warped by a homography fit to SIFT matches between the crops (exact for planar surfaces, where the
-    sparse depth is noisy): one more candidate (`PreparedReference.alternatives`) that the prior's checks
-    (`geometric_prior`) may prefer. With `depth_alternatives`, each reference is also warped with the other
-    plausible depths of `hole_depths`, and with `plane_sweep` (given two or more references) through the depth
-    where they agree (`swept_hole_depth`). Shared by the driver and the training data.
-    """
+    With `probes`, the request also carries a judging request (`FillRequest.judge`): a crop with
+    `JUDGE_CONTEXT` around the hole in which up to `probes` copies of the hole's shape are hidden too."""
     box = crop_around_hole(mask, working_size, context)
+    request = _request(stem, image, mask, box, sources, geometry, keep, working_size, seed)
+    if probes > 0:
+        judging = crop_around_hole(mask, working_size, JUDGE_CONTEXT)
+        shapes = probe_holes(resize_mask(judging.cut(mask), judging.work_shape), probes)
+        if shapes:
+            union = np.any(shapes, axis=0)
+            judge = _request(stem, image, mask, judging, sources, geometry, keep, working_size, seed, union)
+            judge.probes = union
+            request.judge = judge
+    return request, box
+
+
+def _request(
+    stem: str,
+    image: np.ndarray,
+    mask: np.ndarray,
+    box: CropBox,
+    sources: list[tuple[CopySource, float]],
+    geometry: SceneGeometry,
+    keep: np.ndarray,
+    working_size: int,
+    seed: int,
+    extra: np.ndarray | None = None,
+) -> FillRequest:
+    """The request over `box`, whose hole is the mask's there (and `extra`, at working resolution)."""
     work = box.work_shape
     crop = resize_image(box.cut(image).astype(np.float32) / 255.0, work).astype(np.float64)
     hole = resize_mask(box.cut(mask), work)
-    prepared: list[PreparedReference] = []
-    cam = geometry.cameras.get(stem)
-    if cam is not None and refs:
-        depth, others = hole_depths(cam, geometry, keep, box, alternatives=depth_alternatives)
-        grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
-        if depth_alternatives and plane_sweep and len(refs) >= 2:
-            swept = swept_hole_depth(cam, geometry, keep, box, grid, refs, images, invalid)
-            if swept is not None:
-                others.append(np.where(np.isfinite(swept), swept, depth))
-        for name, score in refs:
-            ref_cam = geometry.cameras[name]
-            ref_img = images(name)
-            samples = observed_depth_samples(ref_cam, name, geometry, keep)
-            warped, valid = warp_reference(cam, depth, grid, ref_cam, ref_img, invalid.get(name), samples)
-            rcrop, rinvalid = reference_crop(
-                cam, depth, grid, ref_cam, ref_img, invalid.get(name), working_size
-            )
-            ref = PreparedReference(name, score, warped, valid, rcrop, rinvalid)
-            for other in others:
-                ref.alternatives.append(
-                    warp_reference(cam, other, grid, ref_cam, ref_img, invalid.get(name), samples)
-                )
-            if homography_candidates:
-                hw = homography_warp(to_uint8(crop), hole, to_uint8(rcrop), rinvalid)
-                if hw.H is not None:
-                    ref.alternatives.append((hw.warped, hw.valid))
-            prepared.append(ref)
-    return FillRequest(image=crop, hole=hole, references=prepared, seed=seed), box
+    if extra is not None:
+        hole = hole | extra
+    camera = geometry.cameras.get(stem)
+    if camera is None or not sources:
+        provenance = np.where(hole, INVENTED, KEPT).astype(np.uint8)
+        return FillRequest(crop, hole, telea(crop, hole), provenance, seed=seed)
+    grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
+    depth, seen_by = hidden_depth(camera, geometry, keep, box, [s for s, _ in sources])
+    filled = copy_fill(crop, hole, camera, grid, depth, [s for s, _ in sources], seen_by)
+    references = []
+    for src, score in [(s, sc) for s, sc in sources if not s.carried][:ATTENDED_REFERENCES]:
+        rcrop, rinvalid = reference_crop(
+            camera, depth, grid, src.camera, src.image, src.invalid, working_size
+        )
+        references.append(PreparedReference(src.name, score, rcrop, rinvalid))
+    return FillRequest(crop, hole, filled.fill, filled.provenance, filled.label, references, seed)

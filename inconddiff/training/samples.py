@@ -21,8 +21,9 @@ import numpy as np
 from colmap_tools.pairs import rank_references
 from inconddiff.cameras import SceneGeometry, background_points
 from inconddiff.capture import load_capture
-from inconddiff.prior.fusion import geometric_prior
-from inconddiff.removal.request import candidate_warps, prepare_request
+from inconddiff.prior.copy_fill import COPIED, CopySource
+from inconddiff.prior.warp import SurfaceMap, observed_depth_samples
+from inconddiff.removal.request import prepare_request
 from inconddiff.training.holes import random_hole
 
 logger = logging.getLogger(__name__)
@@ -114,13 +115,24 @@ def make_sample(
     pool = ranking[: max(k + 2, 1)]
     order = rng.permutation(len(pool))[:k] if pool else []
     refs = sorted((pool[i] for i in order), key=lambda rs: -rs[1])
-    invalid = {name: masks.get(name) for name, _ in refs}
-    request, box = prepare_request(
-        stem, image, hole, refs, geometry, keep, invalid, scene.images.__getitem__, size, context
-    )
+    cams = geometry.cameras
+    sources = [
+        (
+            CopySource(
+                name,
+                cams[name],
+                scene.images[name],
+                masks.get(name),
+                SurfaceMap.from_samples(cams[name], observed_depth_samples(cams[name], name, geometry, keep)),
+            ),
+            score,
+        )
+        for name, score in refs
+    ]
+    request, box = prepare_request(stem, image, hole, sources, geometry, keep, size, context)
     if request.hole.mean() < 0.01:
         return None
-    prior, valid = geometric_prior(request.image, request.hole, *candidate_warps(request))
+    prior, valid = request.prior, request.provenance == COPIED
 
     def square(a: np.ndarray, interp=cv2.INTER_AREA) -> np.ndarray:
         return cv2.resize(a, (size, size), interpolation=interp)

@@ -1,0 +1,238 @@
+"""Dense depth of what a view sees, by plane-sweep stereo against its covisible neighbours (CPU, plain arrays).
+
+COLMAP's dense stereo needs CUDA; this is the classical sweep at a coarse working size instead. For each
+fronto-parallel plane (uniform in inverse depth over the range of the view's sparse points), every neighbour is
+warped onto the view and compared with it by normalised cross-correlation over a small window; a pixel's cost
+at a plane is the mean of its best two neighbours' (so one neighbour that does not see the surface does no
+harm), and the cheapest plane wins, refined to sub-plane precision. Pixels are trusted where the winner is a
+clear match on texture; a neighbour's own hole (the object) never counts as seeing anything.
+
+The depth maps serve twice: the hidden background behind a target's hole is the surface along its rays that
+the other views' depth maps confirm (`surface_along_rays`), and a source view hides a point wherever its own
+surface lies in front of it (`warp.SurfaceMap`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inconddiff.cameras import Camera, SceneGeometry
+from inconddiff.prior.warp import projector
+
+STEREO_SIDE = 256
+"""Depth maps are computed at this many pixels along the view's longer side."""
+STEREO_PLANES = 128
+"""Fronto-parallel planes swept, uniform in inverse depth."""
+STEREO_NEIGHBOURS = 4
+"""Covisible views each view is matched against."""
+NCC_WINDOW = 7
+"""Side of the window normalised cross-correlation is computed over (pixels of the depth map)."""
+MAX_COST = 0.5
+"""A pixel is trusted when its best two neighbours' mean (1 - NCC) is below this."""
+MIN_TEXTURE = 0.01
+"""...and its window's intensity standard deviation (in [0, 1]) is at least this: no texture, no match."""
+MIN_ANGLE_DEG = 1.0
+"""Neighbours closer than this in viewing angle to the view (at their shared points) measure no depth."""
+
+
+@dataclass
+class DepthMap:
+    """A view's dense z-depth on a coarse grid of its image (NaN where not trusted)."""
+
+    depth: np.ndarray
+    scale: float
+    """Coarse pixels per full-resolution pixel."""
+
+    def points(self, camera: Camera, keep: np.ndarray | None = None) -> np.ndarray:
+        """World points (N, 3) of the trusted pixels (and of `keep`, a coarse bool map, when given)."""
+        ok = np.isfinite(self.depth)
+        if keep is not None:
+            ok &= keep
+        ys, xs = np.nonzero(ok)
+        uv = np.stack([(xs + 0.5) / self.scale, (ys + 0.5) / self.scale], 1)
+        return camera.unproject(uv, self.depth[ys, xs].astype(np.float64))
+
+
+def sweep_shape(work_shape: tuple[int, int], side: int = STEREO_SIDE // 2) -> tuple[int, int]:
+    """The (h, w) at which a crop of `work_shape` is looked at in depth: depth varies more slowly than colour."""
+    h, w = work_shape
+    s = min(1.0, side / max(h, w))
+    return max(2, round(h * s)), max(2, round(w * s))
+
+
+def covisible_neighbours(geometry: SceneGeometry, stem: str, k: int = STEREO_NEIGHBOURS) -> list[str]:
+    """The `k` views sharing most sparse points with `stem`, among those seeing them from at least
+    `MIN_ANGLE_DEG` away."""
+    obs = geometry.observations
+    if stem not in obs:
+        return []
+    mine = obs[stem][0]
+    centre = geometry.cameras[stem].centre
+    ranked = []
+    for name, (idx, _) in obs.items():
+        if name == stem or name not in geometry.cameras:
+            continue
+        shared = np.intersect1d(mine, idx, assume_unique=False)
+        if len(shared) < 8:
+            continue
+        point = np.median(geometry.points[shared], axis=0)
+        a, b = centre - point, geometry.cameras[name].centre - point
+        cos = a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+        if np.degrees(np.arccos(np.clip(cos, -1, 1))) >= MIN_ANGLE_DEG:
+            ranked.append((-len(shared), name))
+    return [name for _, name in sorted(ranked)[:k]]
+
+
+def _small_gray(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    img = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    return cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def _coarse_shape(camera: Camera, side: int) -> tuple[tuple[int, int], float]:
+    scale = min(1.0, side / max(camera.width, camera.height))
+    return (max(8, round(camera.height * scale)), max(8, round(camera.width * scale))), scale
+
+
+def view_depth(
+    camera: Camera,
+    image: np.ndarray,
+    invalid: np.ndarray | None,
+    neighbours: list[tuple[Camera, np.ndarray, np.ndarray | None]],
+    depth_range: tuple[float, float],
+    side: int = STEREO_SIDE,
+    planes: int = STEREO_PLANES,
+) -> DepthMap:
+    """Dense depth of the view (`camera`, `image`; `invalid` = its own hole, left NaN) from `neighbours`
+    (camera, image, own hole or None), sweeping `depth_range` (nearest, farthest)."""
+    shape, scale = _coarse_shape(camera, side)
+    h, w = shape
+    if len(neighbours) == 0:
+        return DepthMap(np.full(shape, np.nan, np.float32), scale)
+    ys, xs = np.mgrid[0:h, 0:w]
+    grid = np.stack([(xs + 0.5) / scale, (ys + 0.5) / scale], -1)
+    ref = _small_gray(image, shape)
+    win = (NCC_WINDOW, NCC_WINDOW)
+    mu_r = cv2.blur(ref, win)
+    var_r = np.maximum(cv2.blur(ref * ref, win) - mu_r**2, 0)
+    others = []
+    for cam, img, inv in neighbours:
+        nshape, nscale = _coarse_shape(cam, side)
+        bad = None
+        if inv is not None:
+            bad = cv2.resize(inv.astype(np.float32), (nshape[1], nshape[0]), interpolation=cv2.INTER_AREA) > 0
+        others.append((projector(camera, grid, cam), _small_gray(img, nshape), bad, nscale))
+    near, far = depth_range
+    inv_depths = np.linspace(1.0 / near, 1.0 / far, planes)
+    costs = np.empty((planes, h, w), np.float32)
+    for p, inv_d in enumerate(inv_depths):
+        per = []
+        for project, gray, bad, nscale in others:
+            mapx, mapy, _, valid = project(1.0 / inv_d)
+            mx, my = (mapx + 0.5) * nscale - 0.5, (mapy + 0.5) * nscale - 0.5
+            warped = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            mu_w = cv2.blur(warped, win)
+            var_w = np.maximum(cv2.blur(warped * warped, win) - mu_w**2, 0)
+            cov = cv2.blur(ref * warped, win) - mu_r * mu_w
+            ncc = cov / np.sqrt(var_r * var_w + 1e-6)
+            if bad is not None:
+                valid &= cv2.remap(bad.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
+            per.append(np.where(valid, 1.0 - ncc, 2.0))
+        per = np.sort(np.stack(per), axis=0)
+        costs[p] = per[: min(2, len(per))].mean(0)
+    best = np.argmin(costs, axis=0)
+    c0 = np.take_along_axis(costs, best[None], 0)[0]
+    cm = np.take_along_axis(costs, np.maximum(best - 1, 0)[None], 0)[0]
+    cp = np.take_along_axis(costs, np.minimum(best + 1, planes - 1)[None], 0)[0]
+    curvature = cm + cp - 2 * c0
+    offset = np.where(curvature > 1e-6, 0.5 * (cm - cp) / np.maximum(curvature, 1e-6), 0.0)
+    offset = np.clip(np.where((best > 0) & (best < planes - 1), offset, 0.0), -0.5, 0.5)
+    step = inv_depths[1] - inv_depths[0] if planes > 1 else 0.0
+    inv = inv_depths[best] + offset * step
+    trusted = (c0 < MAX_COST) & (np.sqrt(var_r) >= MIN_TEXTURE) & (best > 0) & (best < planes - 1)
+    if invalid is not None:
+        own = cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+        trusted &= ~own
+    depth = np.where(trusted & (inv > 0), 1.0 / np.maximum(inv, 1e-12), np.nan).astype(np.float32)
+    return DepthMap(depth, scale)
+
+
+RAY_PLANES = 160
+"""`surface_along_rays` tries this many depths per ray, uniform in inverse depth."""
+RAY_TOLERANCE = 0.02
+"""A source's depth map confirms a point along a ray when it lies within this fraction of the point's depth."""
+
+
+def surface_along_rays(
+    target: Camera,
+    window: tuple[int, int, int, int],
+    shape: tuple[int, int],
+    sources: list[tuple[Camera, DepthMap, np.ndarray | None]],
+    depth_range: tuple[float, float],
+    planes: int = RAY_PLANES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The depth of the surface along each of the target's rays over `window` (sampled at `shape`) that the
+    most `sources` (camera, depth map, own hole or None) see, at least two: a point at depth d is seen by a
+    source when the source's own depth where it lands agrees with the point's depth in that source (within
+    `RAY_TOLERANCE`) outside the source's hole. With the object gone, that is the surface behind it: points
+    in front of it are seen by no one (they are empty space, or the object, which every source's hole
+    excludes), points behind it only by the few views that look past its edge, and a stereo mistake in one
+    source's map cannot outvote the others. Returns
+    (depth, per source whether it sees that point: float (sources, h, w), 1 seen, 0 its map shows another
+    surface there, NaN it cannot tell); NaN where fewer than two sources confirm any depth."""
+    from inconddiff.cameras import crop_pixel_grid
+
+    h, w = shape
+    grid = crop_pixel_grid(window, shape)
+    near, far = depth_range
+    inv = np.linspace(1.0 / near, 1.0 / far, planes)
+    maps = []
+    for camera, dmap, invalid in sources:
+        d = dmap.depth.copy()
+        if invalid is not None:
+            own = cv2.resize(invalid.astype(np.float32), d.shape[::-1], interpolation=cv2.INTER_AREA) > 0
+            d[own] = np.nan
+        maps.append((projector(target, grid, camera), d, dmap.scale))
+    supports, residuals, ratios, hits = [], [], [], []
+    for d_inv in inv:  # nearest first (inverse depth falls)
+        depth = 1.0 / d_inv
+        support = np.zeros((h, w), np.int64)
+        residual = np.zeros((h, w))
+        log_ratio = np.zeros((h, w))
+        plane_hits = []
+        for project, d, scale in maps:
+            mapx, mapy, z, valid = project(depth)
+            seen = cv2.remap(
+                d,
+                (mapx + 0.5) * scale - 0.5,
+                (mapy + 0.5) * scale - 0.5,
+                cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=np.nan,
+            )
+            with np.errstate(invalid="ignore"):
+                r = np.abs(seen - z) / z
+                hit = valid & (r <= RAY_TOLERANCE)
+            support += hit
+            residual += np.where(hit, r, 0.0)
+            log_ratio += np.where(hit, np.log(np.where(hit, seen / z, 1.0)), 0.0)
+            # 1: the source sees the point; 0: its map shows another surface there; -1: it cannot tell
+            plane_hits.append(np.where(hit, 1, np.where(valid & np.isfinite(seen), 0, -1)).astype(np.int8))
+        hits.append(np.stack(plane_hits))
+        supports.append(support)
+        residuals.append(residual / np.maximum(support, 1))
+        ratios.append(log_ratio / np.maximum(support, 1))
+    supports, residuals = np.stack(supports), np.stack(residuals)
+    # the depth most sources confirm; among those, the one they confirm most closely
+    top = supports.max(0)
+    best = np.argmax(np.where(supports == top[None], -residuals, -np.inf), axis=0)
+    found = top >= 2
+    # between planes: the confirming maps' depths over the plane's, which near the surface scale alike
+    correction = np.exp(np.take_along_axis(np.stack(ratios), best[None], 0)[0])
+    depth = np.where(found, correction / inv[best], np.nan)
+    state = np.take_along_axis(np.stack(hits), best[None, None], 0)[0]
+    seen_by = np.where(found[None] & (state >= 0), state, np.nan).astype(np.float64)
+    return depth, seen_by
