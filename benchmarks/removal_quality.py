@@ -1,19 +1,29 @@
-"""Multi-view removal on synthetic captures: quality against the object-free truth and cross-view consistency.
+"""Object removal on scenes unlike the ones the method was tuned on: photo-textured clutter, the object in every view.
 
-For each seed, a synthetic capture is rendered and reconstructed with COLMAP (the real pipeline: no ground
-truth geometry is given to the methods), then every masked view is filled by each method:
+Scenes: `inconddiff.evaluation.photo_scenes.BENCHMARK_SCENES` (forward arcs and orbits, objects covering 3-15% of
+a view, 256 to 1024 px, several background surfaces at different depths), textured with photos cut from
+`../shared/data/train` (procedural textures when that folder is absent). Each scene is rendered once with its
+object-free truth; then, per run, a fresh COLMAP model is made (seed = run number, so two runs show the spread
+that the reconstruction alone causes) and every method removes the object using that model:
 
-- `sequential`: the product (`inconddiff remove`, method auto, K references, filled views reused)
-- `independent_k0`: the same filler with no references (each view on its own)
-- `warp_sequential`: the geometric warp filler with K references, filled views reused
-- `telea`: OpenCV Telea per view
-- `homography`: the classical baseline per view: the best of the 5 top-ranked neighbours by SIFT inliers,
-  warped by a homography fit near the hole, colour matched, Telea where it has no pixels
+- `telea`: OpenCV Telea per view, no references
+- `homography`: the classical reference fill per view: the neighbour with the most SIFT inliers among the five
+  best ranked, warped by a homography fit near the hole, colour matched, Telea where it has no pixels
+- `independent`: the product's default method with no references (each view on its own, K = 0)
+- `warp`: the copy fill (every view that saw the hole, earlier inventions carried, Telea for the rest)
+- `ours`: `inconddiff remove` with its default settings
+Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees
+(true depth and visibility); `copy_oracle` copies each hole pixel from the nearest view that sees it and takes the
+mean colour where none does.
 
-Scores (means over masked views): masked PSNR / SSIM and LPIPS on the hole's box against gt/images, and the
-cross-view PSNR between fills of the same surface points (ground-truth depth and cameras).
+Scores, means over the masked views of each scene, then over scenes: masked PSNR, LPIPS on the hole's box,
+cross-view disagreement (mean absolute difference, 0-255, between two views' fills of the same surface point,
+true depth), PSNR of fills against other views' observations of the same points, seconds. `--refit` also scores
+the named methods by the radiance-field refit (`inconddiff evaluate`: hole PSNR of renders of held-out views
+against their edits).
 
-    .venv/bin/python benchmarks/removal_quality.py --seeds 0 1 2 --views 24
+    .venv/bin/python benchmarks/removal_quality.py                  # all scenes, two runs
+    .venv/bin/python benchmarks/removal_quality.py --scenes arc_small_256 --runs 1 --methods telea ours
 """
 
 from __future__ import annotations
@@ -22,25 +32,27 @@ import argparse
 import json
 import logging
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TEXTURES = ROOT.parent / "shared" / "data" / "train"
 
 METHODS = {
-    "sequential": dict(method="auto"),
-    "independent_k0": dict(method="auto", refs=0),
-    "warp_sequential": dict(method="warp"),
     "telea": dict(method="telea", refs=0),
     "homography": None,  # not the driver: see homography_removal
+    "independent": dict(refs=0),
+    "warp": dict(method="warp"),
+    "ours": dict(),
 }
+KEYS = ("masked_psnr", "box_lpips", "disagreement", "fill_vs_observed_psnr", "seconds")
 
 
 def homography_removal(capture: Path, out: Path) -> None:
-    """Each masked view filled on its own by the homography baseline (neighbours from the driver's ranking)."""
+    """Each masked view filled on its own by the homography baseline (neighbours from the pairs ranking)."""
     from colmap_tools.pairs import rank_references
     from colmap_tools.sparse_model import load_scene_geometry
     from inconddiff.cameras import background_points
@@ -48,7 +60,7 @@ def homography_removal(capture: Path, out: Path) -> None:
     from inconddiff.prior.homography import homography_fill
 
     cap = load_capture(capture)
-    masks = {s: cap.mask(s) for s in cap.stems if cap.mask(s) is not None and cap.mask(s).any()}
+    masks = {s: m for s in cap.stems if (m := cap.mask(s)) is not None and m.any()}
     geometry = load_scene_geometry(capture / "sparse" / "0")
     keep = background_points(geometry, masks)
     for stem in cap.stems:
@@ -60,15 +72,55 @@ def homography_removal(capture: Path, out: Path) -> None:
             )
             image = np.where(masks[stem][..., None], np.round(fill * 255).astype(np.uint8), image)
         write_image(out / "images" / f"{stem}.png", image)
+    shutil.copytree(capture / "masks", out / "masks")
+
+
+def scores(capture: Path, edited: Path, seconds: float) -> dict:
+    from inconddiff.evaluation.consistency import synthetic_consistency
+    from inconddiff.evaluation.truth import score_against_truth
+
+    row = {"seconds": seconds, **score_against_truth(capture, edited)}
+    consistency = synthetic_consistency(capture, edited).as_dict()
+    row["disagreement"] = consistency["fill_vs_fill_mae"]
+    row["fill_vs_observed_psnr"] = consistency["fill_vs_observed_psnr"]
+    return row
+
+
+def run_folder(capture: Path, folder: Path, seed: int) -> Path:
+    """A capture that shares `capture`'s images, masks and truth and has its own COLMAP model (seeded)."""
+    from colmap_tools.reconstruct import reconstruct
+
+    if not (folder / "sparse" / "0").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("images", "masks", "gt"):
+            link = folder / name
+            if not link.exists():
+                link.symlink_to((capture / name).resolve())
+        reconstruct(folder, seed=seed)
+    return folder
+
+
+def refit_score(capture: Path, edited: Path, work: Path) -> float:
+    """Hole PSNR of the refit's renders of held-out views against their edits."""
+    from nerf_integration.evaluate import evaluate_capture
+
+    if work.exists():
+        shutil.rmtree(work)
+    report = evaluate_capture(edited, work, gt_images=capture / "gt" / "images", holdout=2, use_lpips=False)
+    return float(report["summary"]["hole_heldout"]["psnr"])
 
 
 def parse_args() -> argparse.Namespace:
+    from inconddiff.evaluation.photo_scenes import BENCHMARK_SCENES
+
+    names = list(BENCHMARK_SCENES)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--views", type=int, default=24)
-    p.add_argument("--size", default="160x120")
+    p.add_argument("--scenes", nargs="+", default=names, choices=names)
+    p.add_argument("--runs", type=int, default=2, help="COLMAP models per scene (seeds 0, 1, ...)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--workdir", default=None, help="keep captures and outputs here (default: a temp folder)")
+    p.add_argument("--refit", nargs="*", default=[], choices=list(METHODS), help="methods also scored by refit")
+    p.add_argument("--workdir", default=str(ROOT / "data_cache" / "removal_quality"))
+    p.add_argument("--fresh", action="store_true", help="recompute the removals (scenes and models are kept)")
     p.add_argument("--out", default=str(RESULTS / "removal_quality.json"))
     return p.parse_args()
 
@@ -76,55 +128,67 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from colmap_tools.reconstruct import reconstruct
-    from inconddiff.evaluation.consistency import synthetic_consistency
-    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
-    from inconddiff.evaluation.truth import score_against_truth
+    from dataclasses import replace
+
+    from inconddiff.evaluation.oracle import copy_oracle, seen_fraction
+    from inconddiff.evaluation.photo_scenes import BENCHMARK_SCENES, generate_photo_scene
     from inconddiff.removal.config import RemovalConfig
     from inconddiff.removal.driver import remove_object
 
-    w, h = (int(v) for v in args.size.split("x"))
-    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="removal_quality_"))
-    rows: dict[str, list[dict]] = {m: [] for m in args.methods}
-    for seed in args.seeds:
-        cap = generate_capture(
-            work / f"seed{seed}" / "capture", SynthConfig(views=args.views, width=w, height=h, seed=seed)
-        )
-        reconstruct(cap)  # writes cap/sparse/0; every method below reuses it
-        for name in args.methods:
-            out = work / f"seed{seed}" / name
-            if out.exists():
-                shutil.rmtree(out)
-            t0 = time.time()
-            if METHODS[name] is None:
-                homography_removal(cap, out)
-            else:
-                remove_object(cap, out, config=RemovalConfig(seed=seed, **METHODS[name]))
-            seconds = time.time() - t0
-            row = {"seed": seed, "seconds": seconds, **score_against_truth(cap, out)}
-            row.update(synthetic_consistency(cap, out).as_dict())
-            rows[name].append(row)
-            print(
-                f"seed {seed} {name:16s} masked PSNR {row['masked_psnr']:.2f}  cross-view {row['fill_vs_fill_psnr']:.2f}"
-            )
+    work = Path(args.workdir)
+    textures = str(TEXTURES) if TEXTURES.is_dir() else None
+    rows: dict[str, dict[str, list[dict]]] = {}
+    for name in args.scenes:
+        capture = work / name / "capture"
+        if not capture.is_dir():
+            generate_photo_scene(capture, replace(BENCHMARK_SCENES[name], texture_dir=textures))
+        scene = rows.setdefault(name, {})
+        seen = seen_fraction(capture)
+        scene["seen"] = [{"seen_fraction": float(np.mean(list(seen.values())))}]
+        oracle = work / name / "copy_oracle"
+        if not oracle.is_dir():
+            copy_oracle(capture, oracle)
+        scene["copy_oracle"] = [scores(capture, oracle, 0.0)]
+        for run in range(args.runs):
+            folder = run_folder(capture, work / name / f"run{run}", seed=run)
+            for method in args.methods:
+                out = folder / method
+                if args.fresh and out.exists():
+                    shutil.rmtree(out)
+                t0 = time.time()
+                if not out.is_dir():
+                    if METHODS[method] is None:
+                        homography_removal(folder, out)
+                    else:
+                        remove_object(folder, out, config=RemovalConfig(seed=run, **METHODS[method]))
+                row = {"run": run, **scores(capture, out, time.time() - t0)}
+                if method in args.refit:
+                    row["refit_hole_psnr"] = refit_score(capture, out, folder / f"{method}_refit")
+                scene.setdefault(method, []).append(row)
+                print(f"{name} run {run} {method:12s} masked PSNR {row['masked_psnr']:.2f}", flush=True)
 
-    keys = [
-        "masked_psnr",
-        "masked_ssim",
-        "box_lpips",
-        "fill_vs_fill_psnr",
-        "fill_vs_observed_psnr",
-        "seconds",
-    ]
-    summary = {m: {k: float(np.mean([r[k] for r in rows[m]])) for k in keys} for m in args.methods}
-    header = f"{'method':18s}" + "".join(f"{k:>22s}" for k in keys)
-    print("\n" + header)
-    for m in args.methods:
-        print(f"{m:18s}" + "".join(f"{summary[m][k]:22.3f}" for k in keys))
+    methods = ["copy_oracle", *args.methods]
+    keys = (*KEYS, *(("refit_hole_psnr",) if args.refit else ()))
+    summary = {}
+    for m in methods:
+        per_scene = [[r for r in rows[n][m]] for n in args.scenes]
+        summary[m] = {
+            k: float(np.mean([np.mean([r[k] for r in runs]) for runs in per_scene]))
+            for k in keys
+            if all(k in r for runs in per_scene for r in runs)
+        }
+        if args.runs > 1 and m != "copy_oracle":
+            spread = [abs(runs[0]["masked_psnr"] - runs[1]["masked_psnr"]) for runs in per_scene]
+            summary[m]["run_spread_psnr"] = float(np.mean(spread))
+    summary["seen"] = {"seen_fraction": float(np.mean([rows[n]["seen"][0]["seen_fraction"] for n in args.scenes]))}
+    print(f"\nmean over {len(args.scenes)} scenes ({args.runs} COLMAP runs each); oracle seen fraction "
+          f"{summary['seen']['seen_fraction']:.2f}")
+    cols = [*keys, "run_spread_psnr"]
+    print(f"{'method':14s}" + "".join(f"{k:>24s}" for k in cols))
+    for m in methods:
+        print(f"{m:14s}" + "".join(f"{summary[m].get(k, float('nan')):24.3f}" for k in cols))
     RESULTS.mkdir(exist_ok=True)
-    Path(args.out).write_text(
-        json.dumps({"args": vars(args), "summary": summary, "per_seed": rows, "workdir": str(work)}, indent=2)
-    )
+    Path(args.out).write_text(json.dumps({"args": vars(args), "summary": summary, "per_scene": rows}, indent=2))
     print(f"\nwrote {args.out}")
 
 

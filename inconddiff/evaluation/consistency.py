@@ -25,6 +25,9 @@ class ConsistencyResult:
     fill_vs_fill_psnr: float
     """PSNR between two views' fills of the same surface points (higher = more consistent)."""
     fill_vs_fill_pixels: int
+    fill_vs_fill_mae: float
+    """Mean absolute difference (0-255) between two views' fills of the same surface points: the cross-view
+    disagreement (lower = more consistent)."""
     fill_vs_observed_psnr: float
     """PSNR between a view's fill and another view's real observation of the same point."""
     fill_vs_observed_pixels: int
@@ -48,7 +51,7 @@ def cross_view_consistency(
     rel_tol: float = 0.01,
 ) -> ConsistencyResult:
     """Consistency of the filled `images` (uint8) whose holes are `masks`, with true object-free `depths`."""
-    sse_ff = sse_fo = 0.0
+    sse_ff = sse_fo = sae_ff = 0.0
     n_ff = n_fo = 0
     for i, mask_i in masks.items():
         if not mask_i.any():
@@ -74,14 +77,17 @@ def cross_view_consistency(
                 mapy,
                 cv2.INTER_LINEAR,
             )[yy, xx]
-            err = ((img_i[yy, xx] - colour_j) ** 2).mean(axis=1)
+            diff = img_i[yy, xx] - colour_j
+            err = (diff**2).mean(axis=1)
             both = in_hole_j > 0.99
             clear = in_hole_j < 0.01
             sse_ff += float(err[both].sum())
+            sae_ff += float(np.abs(diff[both]).mean(axis=1).sum())
             n_ff += int(both.sum())
             sse_fo += float(err[clear].sum())
             n_fo += int(clear.sum())
-    return ConsistencyResult(_psnr_from_sse(sse_ff, n_ff), n_ff, _psnr_from_sse(sse_fo, n_fo), n_fo)
+    mae = 255.0 * sae_ff / n_ff if n_ff else float("nan")
+    return ConsistencyResult(_psnr_from_sse(sse_ff, n_ff), n_ff, mae, _psnr_from_sse(sse_fo, n_fo), n_fo)
 
 
 def synthetic_consistency(capture: str | os.PathLike, edited: str | os.PathLike) -> ConsistencyResult:

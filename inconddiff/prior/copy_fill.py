@@ -118,7 +118,7 @@ def copy_fill(
             score[k][ok] = cosines[i][ok] - (0.0 if mark == COPIED else 1e-3 * k)  # carried: earlier first
         best = np.argmax(score, axis=0)
         take = np.isfinite(np.max(score, axis=0))
-        take = without_specks(take, speck) & take
+        take &= without_specks(take | ~todo, speck)  # specks inside what is left, not its corners
         for k, i in enumerate(group):
             sel = take & (best == k)
             fill[sel] = warps[i][sel]
@@ -149,7 +149,7 @@ def _consistent(
             median = np.nanmedian(np.where(seen[..., None], colours, np.nan), axis=0)
         for k, i in enumerate(observed):
             out[i][crowded] &= np.abs(colours[k] - median).mean(-1) <= CONSISTENCY_TOLERANCE
-    return {i: without_specks(ok, speck) & ok for i, ok in out.items()}
+    return {i: without_specks(ok | ~hole, speck) & ok for i, ok in out.items()}
 
 
 def seams(label: np.ndarray, provenance: np.ndarray, width: int) -> np.ndarray:

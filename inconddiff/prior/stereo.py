@@ -141,8 +141,8 @@ def view_depth(
             if bad is not None:
                 valid &= cv2.remap(bad.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
             per.append(np.where(valid, 1.0 - ncc, 2.0))
-        per = np.sort(np.stack(per), axis=0)
-        costs[p] = per[: min(2, len(per))].mean(0)
+        per = np.stack(per)
+        costs[p] = np.partition(per, 1, axis=0)[:2].mean(0) if len(per) > 1 else per[0]
     best = np.argmin(costs, axis=0)
     c0 = np.take_along_axis(costs, best[None], 0)[0]
     cm = np.take_along_axis(costs, np.maximum(best - 1, 0)[None], 0)[0]

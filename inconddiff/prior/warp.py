@@ -23,15 +23,15 @@ def projector(target: Camera, grid_uv: np.ndarray, reference: Camera):
     to_ref = target.R @ reference.R.T  # target camera frame -> reference camera frame, rows as vectors
     b = rays @ to_ref @ reference.K.T
     a = (reference.t - target.t @ to_ref) @ reference.K.T
+    bx, by, bz = (np.ascontiguousarray(b[:, k].reshape(h, w)) for k in range(3))
 
     def project(depth) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        d = np.asarray(depth, dtype=np.float64).reshape(-1, 1)
-        hom = a + d * b
-        z = hom[:, 2]
+        d = np.asarray(depth, dtype=np.float64)
+        z = a[2] + d * bz
         with np.errstate(divide="ignore", invalid="ignore"):
-            mapx = (hom[:, 0] / z - 0.5).reshape(h, w).astype(np.float32)
-            mapy = (hom[:, 1] / z - 0.5).reshape(h, w).astype(np.float32)
-        z = z.reshape(h, w)
+            inv_z = 1.0 / z
+            mapx = ((a[0] + d * bx) * inv_z - 0.5).astype(np.float32)
+            mapy = ((a[1] + d * by) * inv_z - 0.5).astype(np.float32)
         inside = (mapx >= 0) & (mapx <= reference.width - 1) & (mapy >= 0) & (mapy <= reference.height - 1)
         return mapx, mapy, z, (z > 1e-6) & inside
 

@@ -1,10 +1,9 @@
-"""Dense depth from the references (plane sweep), the projection it shares with the warps, and the fold test."""
+"""Warps on plain arrays: the projection of lifted pixels into a reference, and the fold and smear tests."""
 
 import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera, crop_pixel_grid
-from inconddiff.prior.plane_sweep import sweep_depth
 from inconddiff.prior.warp import distorted, folded
 
 K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
@@ -22,28 +21,6 @@ def render_wall(cam: Camera, wall_z: float, texture: np.ndarray) -> np.ndarray:
     mapx = (X[:, 0] * 20 + texture.shape[1] / 2).reshape(cam.height, cam.width).astype(np.float32)
     mapy = (X[:, 1] * 20 + texture.shape[0] / 2).reshape(cam.height, cam.width).astype(np.float32)
     return cv2.remap(texture, mapx, mapy, cv2.INTER_LINEAR)
-
-
-def test_sweep_finds_the_depth_of_a_textured_wall_the_references_see():
-    rng = np.random.default_rng(0)
-    texture = cv2.resize(rng.random((40, 60)).astype(np.float32), (600, 400), interpolation=cv2.INTER_CUBIC)
-    texture = np.repeat(texture[..., None], 3, axis=2)
-    target = camera_at(0.0)
-    refs = [(camera_at(x), render_wall(camera_at(x), 5.0, texture), None) for x in (-0.4, 0.4)]
-    grid = crop_pixel_grid((20, 60, 28, 68), (40, 40))
-
-    depth = sweep_depth(target, grid, refs, (2.0, 12.0), planes=64)
-
-    assert np.isfinite(depth).all()
-    assert abs(np.median(depth) - 5.0) < 0.15
-    assert np.mean(np.abs(depth - 5.0) < 0.3) > 0.9
-
-
-def test_sweep_needs_two_references():
-    target = camera_at(0.0)
-    grid = crop_pixel_grid((0, 8, 0, 8), (8, 8))
-    image = np.zeros((80, 96, 3), np.float32)
-    assert np.isnan(sweep_depth(target, grid, [(camera_at(0.3), image, None)], (1.0, 10.0))).all()
 
 
 def test_a_mapping_that_turns_the_image_over_is_folded():

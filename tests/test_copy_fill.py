@@ -1,0 +1,113 @@
+"""The copy fill on a scene with exact geometry: a textured wall seen by cameras in a row, a hole in the middle
+view. What other views observed is copied exactly; invented content is marked and never taken for observed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from inconddiff.cameras import Camera, crop_pixel_grid
+from inconddiff.prior.copy_fill import CARRIED, COPIED, INVENTED, KEPT, CopySource, copy_fill
+from inconddiff.prior.stereo import DepthMap, surface_along_rays, view_depth
+
+K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
+WALL = 5.0
+
+
+def camera_at(x: float) -> Camera:
+    """A camera looking down +z from (x, 0, 0)."""
+    return Camera(K, np.eye(3), -np.array([x, 0.0, 0.0]), 96, 80)
+
+
+@pytest.fixture(scope="module")
+def texture() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = cv2.resize(rng.random((40, 60, 3)).astype(np.float32), (600, 400), interpolation=cv2.INTER_CUBIC)
+    return np.clip(t, 0, 1)
+
+
+def render(cam: Camera, texture: np.ndarray) -> np.ndarray:
+    """The camera's view of the textured wall at world z = WALL (20 texture pixels per world unit)."""
+    grid = crop_pixel_grid((0, cam.height, 0, cam.width), (cam.height, cam.width)).reshape(-1, 2)
+    X = cam.unproject(grid, np.full(len(grid), WALL))
+    mapx = (X[:, 0] * 20 + texture.shape[1] / 2).reshape(cam.height, cam.width).astype(np.float32)
+    mapy = (X[:, 1] * 20 + texture.shape[0] / 2).reshape(cam.height, cam.width).astype(np.float32)
+    return cv2.remap(texture, mapx, mapy, cv2.INTER_LINEAR).astype(np.float64)
+
+
+def hole() -> np.ndarray:
+    m = np.zeros((80, 96), bool)
+    m[25:55, 35:65] = True
+    return m
+
+
+def test_a_hole_seen_whole_by_two_other_views_is_copied_from_them(texture):
+    target = camera_at(0.0)
+    truth = render(target, texture)
+    damaged = np.where(hole()[..., None], 0.0, truth)
+    sources = [CopySource(f"s{x}", camera_at(x), render(camera_at(x), texture)) for x in (-0.3, 0.3)]
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    result = copy_fill(damaged, hole(), target, grid, np.full((80, 96), WALL), sources)
+    assert (result.provenance[hole()] == COPIED).all() and (result.provenance[~hole()] == KEPT).all()
+    assert result.seen_fraction == 1.0
+    assert np.abs(result.fill[hole()] - truth[hole()]).mean() < 0.01
+    assert np.array_equal(result.fill[~hole()], damaged[~hole()])
+    assert set(np.unique(result.label[hole()])) <= {0, 1}
+
+
+def test_invented_content_only_fills_what_no_view_observed_and_is_marked(texture):
+    target = camera_at(0.0)
+    truth = render(target, texture)
+    damaged = np.where(hole()[..., None], 0.0, truth)
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    depth = np.full((80, 96), WALL)
+    # the observed view's own hole hides what the target's right half of the hole shows
+    observed_cam = camera_at(0.3)
+    own_hole = np.zeros((80, 96), bool)
+    own_hole[:, 50:] = True
+    observed = CopySource("seen", observed_cam, render(observed_cam, texture), own_hole)
+    # an earlier fill offers what it invented (magenta) in its own hole, which sees the target's (a wall at 5:
+    # 0.3 to the left shifts it by 80 * 0.3 / 5 = 4.8 px)
+    invented = np.zeros((80, 96, 3))
+    invented[...] = (1.0, 0.0, 1.0)
+    its_hole = np.zeros((80, 96), bool)
+    its_hole[26:54, 41:69] = True
+    carried = CopySource("filled", camera_at(-0.3), invented, ~its_hole, carried=True)
+    result = copy_fill(damaged, hole(), target, grid, depth, [carried, observed])
+    copied = result.provenance == COPIED
+    carried_px = result.provenance == CARRIED
+    assert copied.any() and carried_px.any() and not (result.provenance[hole()] == KEPT).any()
+    assert (
+        np.abs(result.fill[copied] - truth[copied]).mean() < 0.02
+    )  # observed pixels, from the view that saw them
+    assert np.allclose(
+        result.fill[carried_px], (1.0, 0.0, 1.0), atol=0.05
+    )  # invented ones, only where none saw
+    assert (result.label[copied] == 1).all() and (result.label[carried_px] == 0).all()
+    # without the earlier fill, the unseen part is invented here and marked so; the copies do not change
+    alone = copy_fill(damaged, hole(), target, grid, depth, [observed])
+    assert (alone.provenance[carried_px] == INVENTED).all()
+    assert np.array_equal(alone.provenance == COPIED, copied)
+
+
+def test_stereo_finds_the_wall_and_the_rays_find_it_behind_a_hole(texture):
+    cams = {x: camera_at(x) for x in (-0.4, -0.2, 0.0, 0.2, 0.4)}
+    images = {x: render(c, texture) for x, c in cams.items()}
+    depth = view_depth(
+        cams[0.0], images[0.0], None, [(cams[x], images[x], None) for x in (-0.2, 0.2)], (2.0, 12.0)
+    )
+    trusted = np.isfinite(depth.depth)
+    assert trusted.mean() > 0.5
+    assert np.abs(np.median(depth.depth[trusted]) - WALL) < 0.05
+    assert np.mean(np.abs(depth.depth[trusted] - WALL) < 0.1) > 0.8
+    # the target's hole: the other views' maps (exact here) confirm the wall along its rays
+    exact = {x: DepthMap(np.full((80, 96), WALL, np.float32), 1.0) for x in cams}
+    sources = [(cams[x], exact[x], None) for x in (-0.4, -0.2, 0.2, 0.4)]
+    found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (2.0, 12.0))
+    assert np.allclose(found, WALL, rtol=0.01)
+    assert (seen_by == 1).all()
+    # a map that shows a nearer surface there is not taken to see the wall, and cannot outvote the rest
+    sources[0] = (cams[-0.4], DepthMap(np.full((80, 96), 3.0, np.float32), 1.0), None)
+    found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (2.0, 12.0))
+    assert np.allclose(found, WALL, rtol=0.01) and (seen_by[0] == 0).all() and (seen_by[1:] == 1).all()
