@@ -118,7 +118,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--scenes", nargs="+", default=names, choices=names)
     p.add_argument("--runs", type=int, default=2, help="COLMAP models per scene (seeds 0, 1, ...)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--refit", nargs="*", default=[], choices=list(METHODS), help="methods also scored by refit")
+    p.add_argument(
+        "--refit", nargs="*", default=[], choices=list(METHODS), help="methods also scored by refit"
+    )
     p.add_argument("--workdir", default=str(ROOT / "data_cache" / "removal_quality"))
     p.add_argument("--fresh", action="store_true", help="recompute the removals (scenes and models are kept)")
     p.add_argument("--out", default=str(RESULTS / "removal_quality.json"))
@@ -180,15 +182,21 @@ def main() -> None:
         if args.runs > 1 and m != "copy_oracle":
             spread = [abs(runs[0]["masked_psnr"] - runs[1]["masked_psnr"]) for runs in per_scene]
             summary[m]["run_spread_psnr"] = float(np.mean(spread))
-    summary["seen"] = {"seen_fraction": float(np.mean([rows[n]["seen"][0]["seen_fraction"] for n in args.scenes]))}
-    print(f"\nmean over {len(args.scenes)} scenes ({args.runs} COLMAP runs each); oracle seen fraction "
-          f"{summary['seen']['seen_fraction']:.2f}")
+    summary["seen"] = {
+        "seen_fraction": float(np.mean([rows[n]["seen"][0]["seen_fraction"] for n in args.scenes]))
+    }
+    print(
+        f"\nmean over {len(args.scenes)} scenes ({args.runs} COLMAP runs each); oracle seen fraction "
+        f"{summary['seen']['seen_fraction']:.2f}"
+    )
     cols = [*keys, "run_spread_psnr"]
     print(f"{'method':14s}" + "".join(f"{k:>24s}" for k in cols))
     for m in methods:
         print(f"{m:14s}" + "".join(f"{summary[m].get(k, float('nan')):24.3f}" for k in cols))
     RESULTS.mkdir(exist_ok=True)
-    Path(args.out).write_text(json.dumps({"args": vars(args), "summary": summary, "per_scene": rows}, indent=2))
+    Path(args.out).write_text(
+        json.dumps({"args": vars(args), "summary": summary, "per_scene": rows}, indent=2)
+    )
     print(f"\nwrote {args.out}")
 
 

@@ -53,7 +53,9 @@ def test_an_interior_hole_of_a_640x480_view_gets_probes_in_its_judging_crop():
     mask = np.zeros((480, 640), bool)
     mask[200:280, 280:380] = True  # in the middle of the view, far from every border
     fill_crop = crop_around_hole(mask, 512, 0.5)
-    assert probe_holes(resize_mask(fill_crop.cut(mask), fill_crop.work_shape)) == []  # the fill crop: too small
+    assert (
+        probe_holes(resize_mask(fill_crop.cut(mask), fill_crop.work_shape)) == []
+    )  # the fill crop: too small
     judging = crop_around_hole(mask, 512, JUDGE_CONTEXT)
     probes = probe_holes(resize_mask(judging.cut(mask), judging.work_shape), 2)
     assert len(probes) == 2
