@@ -1,12 +1,12 @@
 """Mask propagation from 2 annotated views, scored against the given masks of every other view.
 
-Captures: ../shared/data/statue (masks for all 29 views; model from data_cache/heldout_recon/statue or
-data_cache/bench_recon/statue, reconstructed with colmap_tools.reconstruct if neither exists) and synthetic
-captures (gt masks), each with its COLMAP model (data_cache/bench_recon/<name>, made by
-benchmarks/reconstruction_accuracy.py or here) and with the generator's perfect sparse model (gt/sparse/0).
-For several pairs of annotated views (3 spread over the capture, 1 of neighbouring views) and margins 0 and 3 px:
-IoU of the propagated mask with the given one over the views not annotated (mean and worst), and recall
-(fraction of the true object covered). Target on statue: mean IoU >= 0.75.
+Captures: ../shared/data/statue (masks for all 29 views; its COLMAP model in data_cache/bench_recon/statue,
+reconstructed if missing) and the photo-textured benchmark scenes of `benchmarks/removal_quality.py`
+(`inconddiff.evaluation.photo_scenes.BENCHMARK_SCENES`, ground-truth masks; the capture and its run-0 COLMAP model
+from data_cache/removal_quality, made here if missing). For several pairs of annotated views (3 spread over the
+capture, 1 of neighbouring views), margins 0 and 3 px, with and without the refinement on each view's pixels
+(GrabCut): IoU of the propagated mask with the true one over the views not annotated (mean and worst), and recall
+(fraction of the true object covered).
 
 Run: .venv/bin/python benchmarks/mask_propagation.py [--only NAME ...]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -23,10 +24,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-SYNTH = {
-    "synth_orbit_s0": dict(views=30, seed=0, path="orbit"),
-    "synth_forward_s0": dict(views=30, seed=0, path="forward"),
-}
 
 
 def model_for(name: str, capture: Path) -> Path:
@@ -40,7 +37,9 @@ def model_for(name: str, capture: Path) -> Path:
     return out / "sparse" / "0"
 
 
-def evaluate(capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=(0, 3)) -> list[dict]:
+def evaluate(
+    capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=(0, 3), refine=(False, True)
+) -> list[dict]:
     from colmap_tools.propagate_masks import propagate
     from colmap_tools.sparse_model import load_scene_geometry
     from inconddiff.capture import load_capture
@@ -51,32 +50,35 @@ def evaluate(capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=
     rows = []
     for a, b in pairs:
         for margin in margins:
-            t0 = time.time()
-            try:
-                result = propagate(geometry, {a: truth[a], b: truth[b]}, margin=margin)
-            except ValueError as err:
-                rows.append({"pair": [a, b], "margin": margin, "error": str(err)})
-                continue
-            ious, recalls = [], []
-            for s, m in truth.items():
-                if s in (a, b):
+            for with_image in refine:
+                t0 = time.time()
+                images = cap.image if with_image else None
+                try:
+                    result = propagate(geometry, {a: truth[a], b: truth[b]}, margin=margin, images=images)
+                except ValueError as err:
+                    rows.append({"pair": [a, b], "margin": margin, "refine": with_image, "error": str(err)})
                     continue
-                p = result.get(s)
-                if p is None:  # unregistered view: no mask, counts as a miss
-                    p = np.zeros_like(m)
-                ious.append((p & m).sum() / max((p | m).sum(), 1))
-                recalls.append((p & m).sum() / max(m.sum(), 1))
-            rows.append(
-                {
-                    "pair": [a, b],
-                    "margin": margin,
-                    "views": len(ious),
-                    "iou_mean": float(np.mean(ious)),
-                    "iou_worst": float(np.min(ious)),
-                    "recall_mean": float(np.mean(recalls)),
-                    "seconds": time.time() - t0,
-                }
-            )
+                ious, recalls = [], []
+                for s, m in truth.items():
+                    if s in (a, b):
+                        continue
+                    p = result.get(s)
+                    if p is None:  # unregistered view: no mask, counts as a miss
+                        p = np.zeros_like(m)
+                    ious.append((p & m).sum() / max((p | m).sum(), 1))
+                    recalls.append((p & m).sum() / max(m.sum(), 1))
+                rows.append(
+                    {
+                        "pair": [a, b],
+                        "margin": margin,
+                        "refine": with_image,
+                        "views": len(ious),
+                        "iou_mean": float(np.mean(ious)),
+                        "iou_worst": float(np.min(ious)),
+                        "recall_mean": float(np.mean(recalls)),
+                        "seconds": time.time() - t0,
+                    }
+                )
     return rows
 
 
@@ -93,51 +95,63 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=None)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    from dataclasses import replace
+
     from inconddiff.capture import load_capture
-    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
+    from inconddiff.evaluation.photo_scenes import BENCHMARK_SCENES, generate_photo_scene
 
     jobs = []
     if (SHARED / "statue").is_dir():
-        jobs.append(("statue", SHARED / "statue", "colmap"))
-    for name, cfg in SYNTH.items():
-        capture = ROOT / "data_cache" / "bench_synth" / name
+        jobs.append(("statue", SHARED / "statue", None))
+    textures = SHARED / "train"
+    for name, cfg in BENCHMARK_SCENES.items():
         if args.only and name not in args.only:
             continue
-        if not (capture / "gt" / "cameras.npz").exists():
-            generate_capture(capture, SynthConfig(**cfg))
-        jobs += [(name, capture, "colmap"), (name, capture, "gt_sparse")]
+        capture = ROOT / "data_cache" / "removal_quality" / name / "capture"
+        if not capture.is_dir():
+            generate_photo_scene(
+                capture, replace(cfg, texture_dir=str(textures) if textures.is_dir() else None)
+            )
+        jobs.append((name, capture, ROOT / "data_cache" / "removal_quality" / name / "run0"))
     rows = []
-    for name, capture, model in jobs:
+    for name, capture, run in jobs:
         if args.only and name not in args.only:
             continue
-        sparse = capture / "gt" / "sparse" / "0" if model == "gt_sparse" else model_for(name, capture)
+        if run is None:
+            sparse = model_for(name, capture)
+        else:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from removal_quality import run_folder  # the same scenes and models as the removal benchmark
+
+            sparse = run_folder(capture, run, seed=0) / "sparse" / "0"
         stems = sorted(load_capture(capture).masks)
         for r in evaluate(capture, sparse, spread_pairs(stems)):
-            rows.append({"capture": name, "model": model, **r})
-            print(name, model, r, flush=True)
+            rows.append({"capture": name, **r})
+            print(name, r, flush=True)
 
-    print(
-        f"\n{'capture':<18} {'model':<9} {'annotated':<26} {'margin':>6} {'IoU mean':>8} {'worst':>6} {'recall':>6}"
-    )
-    for r in rows:
-        pair = "+".join(r["pair"])
-        if "error" in r:
-            print(f"{r['capture']:<18} {r['model']:<9} {pair:<26} {r['margin']:>6} failed: {r['error']}")
-            continue
-        print(
-            f"{r['capture']:<18} {r['model']:<9} {pair:<26} {r['margin']:>6} {r['iou_mean']:8.3f} "
-            f"{r['iou_worst']:6.3f} {r['recall_mean']:6.3f}"
-        )
     summary = {}
-    for key in sorted({(r["capture"], r["model"], r["margin"]) for r in rows}):
-        sel = [r for r in rows if (r["capture"], r["model"], r["margin"]) == key and "error" not in r]
+    for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}):
+        sel = [r for r in rows if (r["capture"], r["margin"], r["refine"]) == key and "error" not in r]
         if sel:
             summary["/".join(map(str, key))] = {
                 "iou_mean": float(np.mean([r["iou_mean"] for r in sel])),
                 "iou_worst": float(np.min([r["iou_worst"] for r in sel])),
                 "recall_mean": float(np.mean([r["recall_mean"] for r in sel])),
             }
-    print("\naverage over pairs (worst = worst view over all pairs)")
+    for margin in (0, 3):
+        for refine in (False, True):
+            sel = [
+                v
+                for k, v in summary.items()
+                if k.endswith(f"/{margin}/{refine}") and not k.startswith("statue")
+            ]
+            if sel:
+                summary[f"photo_scenes/{margin}/{refine}"] = {
+                    "iou_mean": float(np.mean([v["iou_mean"] for v in sel])),
+                    "iou_worst": float(np.min([v["iou_worst"] for v in sel])),
+                    "recall_mean": float(np.mean([v["recall_mean"] for v in sel])),
+                }
+    print("\naverage over pairs (worst = worst view over all pairs); key = capture/margin/refined")
     for k, v in summary.items():
         print(
             f"{k:<32} IoU mean {v['iou_mean']:.3f}  worst {v['iou_worst']:.3f}  recall {v['recall_mean']:.3f}"

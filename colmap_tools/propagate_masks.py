@@ -6,8 +6,13 @@
 3. A dense volume: voxels in the object points' (grown) bounding box whose projections fall inside the mask
    of every annotated view that sees them (a visual hull carved by the annotations, bounded in depth by the
    points).
-4. Projection of the voxels into every registered view, splatted at their footprint, holes filled, dilated by
-   a margin. Views that see none of it get an empty mask.
+4. Projection of the voxels into every registered view, splatted at their footprint, holes filled. Views that
+   see none of it get an empty mask.
+   With the images at hand, every view's stereo depth map carves the volume too (it sees past what is empty).
+5. Refinement with the view's own pixels (OpenCV's GrabCut, seeded by the projection: its eroded core is the
+   object, the ring around it probably background, farther pixels background): the sparse points rarely reach
+   the object's edges, and the carved hull overshoots its concavities, while colour and edges are in the image.
+   Then dilated by a margin.
 """
 
 from __future__ import annotations
@@ -76,6 +81,23 @@ def clean_points(points: np.ndarray, nb_neighbors: int = 10, std_ratio: float = 
     return keep
 
 
+def mask_centre(cameras: dict[str, Camera], masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The 3D point nearest (least squares) to the rays through the annotated masks' centroids: where the
+    object is when too few reconstructed points lie on it. Needs two views that are not looking along one
+    line."""
+    rows, rhs = [], []
+    for name, mask in masks.items():
+        cam = cameras[name]
+        ys, xs = np.nonzero(mask)
+        ray = cam.R.T @ np.linalg.inv(cam.K) @ np.array([xs.mean() + 0.5, ys.mean() + 0.5, 1.0])
+        ray /= np.linalg.norm(ray)
+        proj = np.eye(3) - np.outer(ray, ray)  # distance to the ray, squared, is |proj (X - centre)|^2
+        rows.append(proj)
+        rhs.append(proj @ cam.centre)
+    point, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(rhs), rcond=None)
+    return point
+
+
 def carve_volume(
     points: np.ndarray,
     cameras: dict[str, Camera],
@@ -83,11 +105,23 @@ def carve_volume(
     resolution: int = 64,
     grow: float = 0.15,
 ) -> tuple[np.ndarray, float]:
-    """Voxel centres (N, 3) inside the grown bounding box of `points` whose projection lies in the mask of
-    every annotated view that sees them; and the voxel size."""
+    """Voxel centres (N, 3) inside a box around the object whose projection lies in the mask of every
+    annotated view that sees them; and the voxel size.
+
+    The box holds the grown bounding box of `points` and a cube, centred on their median, as large as the
+    biggest annotated mask seen at that depth: a small object may offer only a handful of SIFT points, all on
+    one side of it, while its masks show its whole size."""
     lo, hi = points.min(axis=0), points.max(axis=0)
     pad = (hi - lo) * grow + 1e-6
     lo, hi = lo - pad, hi + pad
+    centre = np.median(points, axis=0)
+    for name, mask in masks.items():
+        cam = cameras[name]
+        _, z = cam.project(centre[None])
+        ys, xs = np.nonzero(mask)
+        if len(ys) and z[0] > 0:
+            half = 0.5 * np.hypot(np.ptp(ys) + 1, np.ptp(xs) + 1) * z[0] / cam.K[0, 0] * (1 + grow)
+            lo, hi = np.minimum(lo, centre - half), np.maximum(hi, centre + half)
     size = float((hi - lo).max() / resolution)
     axes = [np.arange(lo[d] + size / 2, hi[d], size) for d in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
@@ -141,9 +175,8 @@ def free_space_carve(
     return keep
 
 
-def splat_mask(voxels: np.ndarray, size: float, camera: Camera, margin: int) -> np.ndarray:
-    """The voxels' silhouette in a view: each voxel drawn as a disc of its projected size, holes filled,
-    dilated by `margin` pixels."""
+def splat_mask(voxels: np.ndarray, size: float, camera: Camera) -> np.ndarray:
+    """The voxels' silhouette in a view: each voxel drawn as a disc of its projected size, holes filled."""
     h, w = camera.height, camera.width
     mask = np.zeros((h, w), np.uint8)
     if len(voxels) == 0:
@@ -165,25 +198,127 @@ def splat_mask(voxels: np.ndarray, size: float, camera: Camera, margin: int) -> 
             else cv2.dilate(layer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
         )
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))  # gaps between sub-pixel voxels
-    filled = binary_fill_holes(mask > 0)
-    if margin > 0:
-        filled = (
-            cv2.dilate(
-                filled.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
-            )
-            > 0
-        )
-    return filled
+    return binary_fill_holes(mask > 0)
+
+
+DEPTH_CARVE_VOTES = 2
+"""A voxel is free space when at least this many views' stereo depth maps see past it."""
+DEPTH_CARVE_TOLERANCE = 0.05
+"""...that is, their surface lies more than this fraction of the voxel's depth behind it."""
+
+
+def depth_carve(voxels: np.ndarray, views: list[tuple[Camera, np.ndarray, float]]) -> np.ndarray:
+    """Boolean (N,) of voxels kept after carving with dense depth: `views` are (camera, depth map (NaN where
+    unknown), coarse pixels per full-resolution pixel); a voxel goes when `DEPTH_CARVE_VOTES` views see a
+    surface clearly behind it where it projects (they see through it). The annotations carve only along two
+    directions; every view's depth carves along its own."""
+    votes = np.zeros(len(voxels), np.int64)
+    for camera, depth, scale in views:
+        uv, z = camera.project(voxels)
+        x = np.floor(uv[:, 0] * scale).astype(np.int64)
+        y = np.floor(uv[:, 1] * scale).astype(np.int64)
+        inside = (z > 0) & (x >= 0) & (x < depth.shape[1]) & (y >= 0) & (y < depth.shape[0])
+        seen = np.full(len(voxels), np.nan)
+        seen[inside] = depth[y[inside], x[inside]]
+        with np.errstate(invalid="ignore"):
+            votes += seen > z * (1 + DEPTH_CARVE_TOLERANCE)
+    return votes < DEPTH_CARVE_VOTES
+
+
+def stereo_views(
+    geometry: SceneGeometry, images, masks: dict[str, np.ndarray]
+) -> list[tuple[Camera, np.ndarray, float]]:
+    """Every registered view's stereo depth map (`prior.stereo.view_depth`) for `depth_carve`; the annotated
+    views' masks are their own holes (the object's depth there is not what they see past)."""
+    from inconddiff.prior.stereo import covisible_neighbours, view_depth
+
+    out = []
+    for stem, camera in geometry.cameras.items():
+        idx = geometry.observations.get(stem, (np.zeros(0, np.int64),))[0]
+        _, z = camera.project(geometry.points[idx])
+        z = z[z > 1e-6]
+        if len(z) < 8:
+            continue
+        neighbours = [(geometry.cameras[n], images(n), None) for n in covisible_neighbours(geometry, stem)]
+        depth_range = (np.percentile(z, 1) * 0.8, np.percentile(z, 99) * 1.25)
+        dmap = view_depth(camera, images(stem), None, neighbours, depth_range)
+        out.append((camera, dmap.depth, dmap.scale))
+    return out
+
+
+REFINE_RING = 0.25
+"""GrabCut's seed: pixels within this fraction of the projected mask's size around it may be either; beyond it,
+background."""
+REFINE_CORE = 0.15
+"""...and the mask eroded by this fraction of its size is taken as the object."""
+REFINE_LIMITS = (0.5, 1.6)
+"""A refined mask whose area leaves this range of the projected mask's is not trusted: the projection stays."""
+
+
+def refine_with_image(image: np.ndarray, projected: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """`projected` (bool) moved onto the object's edges in `image` (uint8 RGB) by GrabCut, seeded by it; the
+    projection itself where GrabCut's answer is implausible (`REFINE_LIMITS`)."""
+    ys, xs = np.nonzero(projected)
+    if len(ys) < 16:
+        return projected
+    size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    ring, core = max(3, int(REFINE_RING * size)), max(1, int(REFINE_CORE * size))
+    h, w = projected.shape
+    y0, y1 = max(0, ys.min() - 2 * ring), min(h, ys.max() + 2 * ring + 1)
+    x0, x1 = max(0, xs.min() - 2 * ring), min(w, xs.max() + 2 * ring + 1)
+    m = projected[y0:y1, x0:x1].astype(np.uint8)
+    disc = lambda r: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))  # noqa: E731
+    seed = np.full(m.shape, cv2.GC_BGD, np.uint8)
+    seed[cv2.dilate(m, disc(ring)) > 0] = cv2.GC_PR_BGD
+    seed[m > 0] = cv2.GC_PR_FGD
+    seed[cv2.erode(m, disc(core)) > 0] = cv2.GC_FGD
+    if not (seed == cv2.GC_BGD).any() or not ((seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)).any():
+        return projected
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(crop, seed, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    refined = (seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)
+    refined = binary_fill_holes(refined)
+    ratio = refined.sum() / max(m.sum(), 1)
+    if not REFINE_LIMITS[0] <= ratio <= REFINE_LIMITS[1]:
+        return projected
+    out = np.zeros_like(projected)
+    out[y0:y1, x0:x1] = refined
+    return out
+
+
+MARGIN_FRACTION = 0.004
+"""The default margin a propagated mask is grown by, as a fraction of the image's longer side (2 px at 512):
+enough to cover the object's blended edge pixels, not so much that the fill must invent more."""
+
+
+def default_margin(shape: tuple[int, int]) -> int:
+    """`MARGIN_FRACTION` of an image of `shape` (h, w), at least one pixel."""
+    return max(1, round(MARGIN_FRACTION * max(shape)))
+
+
+def dilate(mask: np.ndarray, margin: int) -> np.ndarray:
+    """`mask` grown by `margin` pixels (a disc)."""
+    if margin <= 0:
+        return mask
+    return (
+        cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+        > 0
+    )
 
 
 def propagate(
     geometry: SceneGeometry,
     masks: dict[str, np.ndarray],
-    margin: int = 3,
+    margin: int | None = None,
     resolution: int = 64,
     grow: float = 0.3,
+    images=None,
 ) -> dict[str, np.ndarray]:
-    """Masks for every registered view from the annotated `masks` (by stem).
+    """Masks for every registered view from the annotated `masks` (by stem). With `images` (a function of a
+    stem giving its uint8 image), the volume is also carved with the views' stereo depth (`depth_carve`) and
+    each projected mask refined on its view's pixels (`refine_with_image`).
 
     `grow`: the carved box is the object points' bounding box grown by this fraction on each side (sparse
     SIFT points rarely reach the object's edges). Measured from 2 annotated views (mean IoU over 4 pairs,
@@ -194,13 +329,13 @@ def propagate(
     if missing:
         raise ValueError(f"annotated views without geometry: {', '.join(missing)}")
     idx = object_points(geometry, masks)
-    if len(idx) < 4:
-        raise ValueError(
-            f"only {len(idx)} reconstructed points fall inside the annotated masks: too few to locate the object"
-        )
-    pts = geometry.points[idx]
-    pts = pts[clean_points(pts)]
-    logger.info("object: %d points inside the masks, %d after cleaning", len(idx), len(pts))
+    if len(idx) >= 4:
+        pts = geometry.points[idx]
+        pts = pts[clean_points(pts)]
+        logger.info("object: %d points inside the masks, %d after cleaning", len(idx), len(pts))
+    else:
+        pts = mask_centre(geometry.cameras, masks)[None]
+        logger.info("object: %d points inside the masks; located where the masks' centres meet", len(idx))
     voxels, size = carve_volume(pts, geometry.cameras, masks, resolution, grow)
     free = free_space_carve(voxels, geometry, idx)
     logger.info(
@@ -210,9 +345,19 @@ def propagate(
         free.sum(),
     )
     voxels = voxels[free]
+    if images is not None and len(voxels):
+        kept = depth_carve(voxels, stereo_views(geometry, images, masks))
+        logger.info("%d voxels left after carving with the views' stereo depth", kept.sum())
+        voxels = voxels[kept] if kept.any() else voxels
     out = {}
     for stem, cam in geometry.cameras.items():
-        out[stem] = masks[stem].copy() if stem in masks else splat_mask(voxels, size, cam, margin)
+        if stem in masks:
+            out[stem] = masks[stem].copy()
+            continue
+        projected = splat_mask(voxels, size, cam)
+        if images is not None and projected.any():
+            projected = refine_with_image(images(stem), projected)
+        out[stem] = dilate(projected, default_margin(projected.shape) if margin is None else margin)
     return out
 
 
@@ -221,7 +366,7 @@ def propagate_capture(
     from_views: list[str],
     out_dir: str | os.PathLike | None = None,
     sparse_dir: str | os.PathLike | None = None,
-    margin: int = 3,
+    margin: int | None = None,
 ) -> Path:
     """Read the annotated masks of `from_views` from CAPTURE/masks, write masks for every view to `out_dir`
     (default CAPTURE/masks_propagated; must not exist). Unregistered views get no mask file."""
@@ -240,7 +385,7 @@ def propagate_capture(
         masks[v] = m
     geometry = load_scene_geometry(sparse_dir or cap.sparse_dir)
     try:
-        result = propagate(geometry, masks, margin)
+        result = propagate(geometry, masks, margin, images=cap.image)
     except ValueError as err:
         raise CaptureError(cap.root, str(err)) from err
     out = Path(out_dir) if out_dir is not None else cap.root / "masks_propagated"

@@ -144,31 +144,33 @@ def test_reconstruct_command_with_nerfstudio_export_and_pairs(small_capture, tmp
     assert not (small_capture / "sparse").exists()  # the capture stays read-only
 
 
-def test_masks_command_propagates_and_explains_a_missing_model(tiny_capture, tmp_path, caplog):
+def test_masks_command_reconstructs_a_capture_without_a_model_beside_its_output(
+    small_capture, tmp_path, caplog
+):
     from inconddiff.cli import main
 
     cap = tmp_path / "cap"
-    shutil.copytree(tiny_capture, cap)
-    assert main(["masks", "propagate", str(cap), "--from", "view_000", "view_004"]) == 1  # no sparse/0
-    assert any(
-        "no COLMAP model" in r.getMessage() and "inconddiff reconstruct" in r.getMessage()
-        for r in caplog.records
+    shutil.copytree(small_capture, cap)
+    for p in (cap / "masks").iterdir():
+        if p.stem not in ("view_000", "view_008"):
+            p.unlink()
+    before = sorted(p.relative_to(cap) for p in cap.rglob("*"))
+    assert main(["masks", "propagate", str(cap), "--from", "view_000", "view_008", "--sparse", "nope"]) == 1
+    assert any("nope" in r.getMessage() and "not found" in r.getMessage() for r in caplog.records)
+    assert (
+        main(["masks", "propagate", str(cap), "--from", "view_000", "view_008", "--out", str(tmp_path / "m")])
+        == 0
     )
-    code = main(
-        [
-            "masks",
-            "propagate",
-            str(cap),
-            "--from",
-            "view_000",
-            "view_004",
-            "--sparse",
-            str(cap / "gt" / "sparse" / "0"),
-        ]
-    )
-    assert code == 0
-    assert len(list((cap / "masks_propagated").iterdir())) == 8
-    assert len(list((cap / "masks").iterdir())) == 8  # inputs untouched
+    assert len(list((tmp_path / "m").iterdir())) == 16
+    assert (tmp_path / "m.model" / "sparse" / "0").is_dir()
+    assert sorted(p.relative_to(cap) for p in cap.rglob("*")) == before  # the capture is untouched
+    truth = load_capture(small_capture)
+    ious = []
+    for stem in truth.stems:
+        m = truth.mask(stem)
+        p = load_capture(cap, masks_dir=tmp_path / "m").mask(stem)
+        ious.append((p & m).sum() / (p | m).sum())
+    assert np.mean(ious) > 0.5
 
 
 def test_distortion_model_gets_an_undistorted_pinhole_copy(small_capture, tmp_path):

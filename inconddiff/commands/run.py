@@ -13,7 +13,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--from", dest="views", nargs="+", required=True, metavar="VIEW", help="annotated view stems"
     )
-    p.add_argument("--margin", type=int, default=3, help="dilation of the propagated masks, in pixels")
+    p.add_argument(
+        "--margin",
+        type=int,
+        default=None,
+        help="dilation of the propagated masks, in pixels (default: 0.4%% of the image's longer side)",
+    )
     add_removal_options(p)
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 def run_capture(
-    capture: str | os.PathLike, views: list[str], out: str | os.PathLike, config, margin: int = 3
+    capture: str | os.PathLike, views: list[str], out: str | os.PathLike, config, margin: int | None = None
 ) -> Path:
     """Reconstruct CAPTURE when it has no sparse/0 (into OUT.work/, the capture is not modified), propagate
     the masks of `views` to every view (OUT.work/masks), and remove the object into OUT."""
