@@ -320,10 +320,8 @@ def propagate(
     stem giving its uint8 image), the volume is also carved with the views' stereo depth (`depth_carve`) and
     each projected mask refined on its view's pixels (`refine_with_image`).
 
-    `grow`: the carved box is the object points' bounding box grown by this fraction on each side (sparse
-    SIFT points rarely reach the object's edges). Measured from 2 annotated views (mean IoU over 4 pairs,
-    benchmarks/mask_propagation.py): 0.15 / 0.22 / 0.3 / 0.5 gave statue 0.89 / 0.88 / 0.87 / 0.71,
-    synthetic orbit (COLMAP model) 0.58 / 0.62 / 0.64 / 0.63, synthetic forward 0.83 / 0.85 / 0.86 / 0.78.
+    `grow`: the carved box is grown by this fraction on each side (sparse SIFT points rarely reach the
+    object's edges); carving removes what it holds beyond the object.
     """
     missing = sorted(set(masks) - set(geometry.cameras))
     if missing:

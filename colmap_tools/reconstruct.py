@@ -188,12 +188,12 @@ def reconstruct(
     `matcher` is 'auto' (exhaustive up to 60 images, else sequential), 'exhaustive' or 'sequential'.
     Images of one size share one camera; images of different sizes get one camera per size.
     `camera_model` defaults to SIMPLE_PINHOLE (one focal length, principal point at the centre): PINHOLE's
-    separate fx, fy drift apart where the focal length is weakly observed (forward-facing synthetic capture:
-    fx 523, fy 210 against a true 154, 12% camera-centre error; SIMPLE_PINHOLE 0.7%; temple_ring: PINHOLE
-    fx 1535, fy 1837, SIMPLE_PINHOLE f 1533 against a true 1520).
+    separate fx, fy drift apart where the focal length is weakly observed (forward-facing captures).
     When views stay unregistered (or no model is found) and `retry_hard`, a second run with
     HARD_PRESET is made and the model with more registered views kept. Every random choice (RANSAC, the
-    mapper's) is seeded with `seed`, so the same images give the same model on the same machine.
+    mapper's) is seeded with `seed`, and feature extraction (`num_threads`, default 1) and mapping run on one
+    thread, whose order of work does not change from run to run: the same images give the same model on the
+    same machine. More extraction threads are faster and give a slightly different model each time.
     Returns the pycolmap.Reconstruction. Views COLMAP could not register are logged by name.
     """
     capture_dir = Path(capture_dir)

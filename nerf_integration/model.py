@@ -72,9 +72,7 @@ class InconddiffFitModelConfig(ModelConfig):
     """Before `occupancy_start`, only every n-th sample is used (nothing is skipped yet)."""
     tv_weight: float = 0.1
     """Weight of the total-variation regulariser on the planes. 0.1 rather than 0.01 because surfaces seen by few
-    views (what a hole hides) are otherwise left rough: on a 20-view synthetic orbit (seed 2, 1,500 steps) a
-    field fitted to the ground truth predicted the held-out holes at 24.9 dB instead of 21.7 dB, its fit outside
-    them 26.5 instead of 27.1 dB."""
+    views (what a hole hides) are otherwise left rough."""
     sparsity_weight: float = 1e-3
     """Weight of the log(1 + 10 alpha) prior on sampled densities (pushes unexplained fog to empty space)."""
     occupancy_resolution: int = 128

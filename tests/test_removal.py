@@ -188,24 +188,6 @@ def test_surface_depth_fits_a_plane_through_noisy_points_and_falls_back_otherwis
     assert np.array_equal(surface_depth(uv, two, query), interpolate_depth(uv, two, query))
 
 
-def test_median_filter_removes_isolated_depth_outliers_and_keeps_a_step():
-    from inconddiff.prior.hole_depth import median_filter_samples
-
-    rng = np.random.default_rng(1)
-    uv = rng.uniform(0, 100, (400, 2))
-    true = np.where(uv[:, 0] < 50, 2.0, 4.0)  # two surfaces, a step between them
-    noisy = true.copy()
-    outliers = rng.choice(400, 20, replace=False)
-    noisy[outliers] *= 0.6  # isolated points far off their surface
-    filtered = median_filter_samples(uv, noisy, 8)
-    far_from_step = np.abs(uv[:, 0] - 50) > 10
-    assert np.allclose(filtered[far_from_step], true[far_from_step])  # outliers gone, both sides kept
-    # near the step a few samples take the other side's depth: far fewer than the outliers removed
-    assert (np.abs(filtered / true - 1) > 0.01).sum() < 0.5 * (np.abs(noisy / true - 1) > 0.01).sum()
-    assert median_filter_samples(uv, noisy, 0) is noisy  # off
-    assert np.array_equal(median_filter_samples(uv[:5], noisy[:5], 8), noisy[:5])  # too few samples
-
-
 def test_later_views_copy_from_the_original_views_and_take_earlier_fills_only_as_invented(capture, tmp_path):
     from colmap_tools.pairs import read_pairs
     from inconddiff.removal.output import read_provenance

@@ -46,10 +46,7 @@ CONSENSUS_WEIGHT = 1.0
 
 KEEP_TOLERANCE = 0.1
 """Warps whose score is within this fraction of the best one are fused; the others only fill gaps. Fusing
-warps a pixel or two apart blurs the fill, fusing none makes the views' fills disagree more: on the
-training captures 0.25 / 0.1 / 0 gave 0.236 / 0.222 / 0.210 box LPIPS, and on synthetic captures filled in
-sequence 24.4 / 24.0 / 22.8 dB agreement between views' fills (one COLMAP run each; runs differ by ~0.7
-dB)."""
+warps a pixel or two apart blurs the fill, fusing none makes the views' fills disagree more."""
 
 
 COVERAGE_PENALTY = 0.5
@@ -120,10 +117,7 @@ SPECK_FRACTION = 0.006
 """Parts of a warp's validity (and of the gaps the next warps fill) narrower than 2 r + 1 pixels, r this
 fraction of the crop's longer side (7 px at 512), are dropped before the warps are scored and fused: a warp
 through a jagged depth is valid in specks, and filling a hole from several such warps gives a patchwork of
-misaligned pixels (what made a held-out temple_ring view's prior score 0.335 box LPIPS; 0.266 without the
-specks); thin leftovers go to Telea instead. With `depth_warp.MAX_ANISOTROPY`, on the 6 training captures x 8
-views (warp prior, 512 px): masked PSNR / SSIM / box LPIPS 20.39 / 0.637 / 0.201 -> 20.43 / 0.638 / 0.199
-(0.012: 20.40 / 0.639 / 0.200)."""
+misaligned pixels; thin leftovers go to Telea instead."""
 
 
 def without_specks(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
-from scipy.ndimage import gaussian_filter
 from threadpoolctl import threadpool_limits
 
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
@@ -25,8 +24,8 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     inv = 1.0 / depth
     if len(uv) >= 3:
         try:
-            # the triangulation's barycentric transforms are thousands of tiny LAPACK solves: with more than
-            # one BLAS thread on a busy machine they took 1-6 s for 5,000 samples instead of 0.1 s
+            # the triangulation's barycentric transforms are thousands of tiny LAPACK solves, which more than
+            # one BLAS thread slows down many times on a busy machine
             with threadpool_limits(1):
                 lin = LinearNDInterpolator(uv, inv)(query_uv)
         except Exception:  # degenerate (collinear) samples
@@ -36,18 +35,6 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     near = NearestNDInterpolator(uv, inv)(query_uv)
     out = np.where(np.isfinite(lin), lin, near)
     return 1.0 / np.maximum(out, 1e-9)
-
-
-def median_filter_samples(uv: np.ndarray, depth: np.ndarray, neighbours: int) -> np.ndarray:
-    """Depths of the samples with each one's inverse depth replaced by the median over itself and its
-    `neighbours` nearest samples in the image: isolated noisy points stop tilting their triangles, steps
-    between surfaces survive where each side has the majority of its neighbourhood."""
-    if neighbours <= 0 or len(uv) <= neighbours:
-        return depth
-    from scipy.spatial import cKDTree
-
-    _, idx = cKDTree(uv).query(uv, k=neighbours + 1)
-    return 1.0 / np.median(1.0 / depth[idx], axis=1)
 
 
 def fit_inverse_depth_plane(
@@ -126,44 +113,10 @@ def hole_depth_samples(
     return uv[sel], z[sel]
 
 
-SMOOTH_DEPTH_FRACTION = 0.08
-
-
-SAMPLE_MEDIAN_NEIGHBOURS = 8
-"""The interpolation through median-filtered samples (`median_filter_samples`) is one more alternative depth.
-As an alternative on the 6 training captures x 8 views (warp prior, 512 px): masked PSNR / box LPIPS 21.11 /
-0.205 -> 21.50 / 0.200 (better on 5 of 6 captures); replacing the plain interpolation with it instead: 21.17 /
-0.207 (helps scenes with noisy points, hurts others)."""
-
-
 def hole_depth(camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox) -> np.ndarray:
-    """Depth of the background behind the hole over the crop, at working resolution (NaN if unknown)."""
-    return hole_depths(camera, geometry, keep, box, alternatives=False)[0]
-
-
-def hole_depths(
-    camera: Camera, geometry: SceneGeometry, keep: np.ndarray, box: CropBox, alternatives: bool = True
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """`hole_depth`, and with `alternatives` other plausible depths behind the hole: the best plane through
-    the samples when it explains at least a third of them (and is not already the depth), the interpolation
-    through median-filtered samples (isolated noisy points removed) and the interpolated surface smoothed (a
-    jagged interpolation melts the warps). Each alternative warps the references once more; the prior picks
-    by evidence. All from one set of samples."""
+    """Depth of the background behind the hole over the crop at working resolution, from the background
+    points (`keep`) around it (`surface_depth`); NaN where no point is known."""
     window = (box.y0, box.y1, box.x0, box.x1)
     uv, z = hole_depth_samples(camera, geometry.points[keep], window)
     grid = crop_pixel_grid(window, box.work_shape).reshape(-1, 2)
-    plane, frac = plane_depth(uv, z, grid)
-    use_plane = plane is not None and frac >= PLANE_MIN_INLIERS  # as `surface_depth` decides
-    interp = interpolate_depth(uv, z, grid) if alternatives or not use_plane else None
-    primary = plane if use_plane else interp
-    others = []
-    if alternatives:
-        if plane is not None and frac >= 1 / 3 and not np.allclose(plane, primary, rtol=1e-6, equal_nan=True):
-            others.append(plane)
-        if 0 < SAMPLE_MEDIAN_NEIGHBOURS < len(uv):
-            others.append(interpolate_depth(uv, median_filter_samples(uv, z, SAMPLE_MEDIAN_NEIGHBOURS), grid))
-        if np.isfinite(interp).all():
-            sigma = max(2.0, SMOOTH_DEPTH_FRACTION * max(box.work_shape))
-            smooth = 1.0 / gaussian_filter(1.0 / interp.reshape(box.work_shape), sigma, mode="nearest")
-            others.append(smooth)
-    return primary.reshape(box.work_shape), [o.reshape(box.work_shape) for o in others]
+    return surface_depth(uv, z, grid).reshape(box.work_shape)

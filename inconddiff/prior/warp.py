@@ -158,9 +158,7 @@ MAX_ANISOTROPY = 3.0
 """Pixels whose mapping is this many times more anisotropic than the warp's median over its valid pixels are
 invalid (`distorted`); 0 keeps only the fold test. Where a depth interpolated through jagged samples jumps,
 the warp smears a line of reference pixels across the target (it melts the texture) while a real surface's
-stretch changes slowly. On the 6 training captures x 8 views (warp prior, 512 px): masked PSNR / SSIM / box
-LPIPS 20.41 / 0.632 / 0.206 -> 20.39 / 0.637 / 0.201 (a bound on the area ratio instead, at 2.5, 4 or 8 times
-the median: 20.33-20.36 / 0.201-0.202; both: 20.39 / 0.200)."""
+stretch changes slowly."""
 
 
 def distorted(mapx: np.ndarray, mapy: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
 from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
-from inconddiff.prior.hole_depth import hole_depth_samples, hole_depths
+from inconddiff.prior.hole_depth import hole_depth, hole_depth_samples
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
 from inconddiff.prior.telea import telea
 
@@ -110,9 +110,9 @@ def hidden_depth(
 
     Along each ray the surface the sources' depth maps confirm (`stereo.surface_along_rays`, the
     `RAY_SOURCES` best ranked) is taken; where no two of them see one, the sparse points' interpolated depth
-    (`hole_depths`) stands and the sources' occlusion tests decide what they see."""
+    (`hole_depth`) stands and the sources' occlusion tests decide what they see."""
     window = (box.y0, box.y1, box.x0, box.x1)
-    sparse = hole_depths(camera, geometry, keep, box, alternatives=False)[0]
+    sparse = hole_depth(camera, geometry, keep, box)
     unknown: list[np.ndarray | None] = [None] * len(sources)
     ranked = [i for i, s in enumerate(sources) if not s.carried and s.depth is not None][:RAY_SOURCES]
     _, z = hole_depth_samples(camera, geometry.points[keep], window)
