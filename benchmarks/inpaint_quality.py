@@ -7,9 +7,8 @@ dropped (it cannot see behind a real object). Each method fills the hole using t
 - `telea`: OpenCV Telea, no references;
 - `homography`: the classical baseline, the best of the top references by SIFT inliers, warped by a
   homography fit near the hole, colour matched, Telea where it has no pixels;
-- `warp`: our geometric prior: each of K references warped with depths from the sparse points and by a
-  homography, the warps scored on the known pixels around the hole and by mutual agreement, the good ones
-  fused, Telea where none sees;
+- `warp`: the geometric prior, the copy fill: each hole pixel copied from the view that sees it best (the K
+  best ranked views, depth from their stereo maps along the target's rays), Telea where none sees;
 - `ours_k0`: the diffusion model without references (prior = Telea);
 - `ours`: the diffusion model with K references;
 - `auto`: what the product does (`warp` unless the model refills probe holes clearly better).
@@ -50,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
     p.add_argument("--views", type=int, default=8, help="target views per capture")
-    p.add_argument("--refs", type=int, default=3)
+    p.add_argument("--refs", type=int, default=16, help="views copied from per target (the product's default)")
     p.add_argument("--working-size", type=int, default=512, help="longer side of the crop filled (quality)")
     p.add_argument("--timing-size", type=int, default=256, help="working size of the model-only timing")
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
@@ -114,10 +113,10 @@ def load_capture_scene(name: str, args) -> tuple:
     # held-out captures sit in shared/data, training ones (for choosing settings) in shared/data/train
     capture = SHARED / name if (SHARED / name / "images").is_dir() else SHARED / "train" / name
     sparse = args.recon / name / "sparse" / "0"
-    if not sparse.is_dir():
-        raise FileNotFoundError(
-            f"{sparse}: no model; run `inconddiff reconstruct {capture} --out {sparse.parents[1]}`"
-        )
+    if not sparse.is_dir():  # one model per capture, shared by every method and kept for the next run
+        from colmap_tools.reconstruct import reconstruct
+
+        reconstruct(capture, output_dir=args.recon / name)
     return SceneData.load(capture, sparse, name)
 
 
@@ -153,11 +152,13 @@ def main() -> None:
     from colmap_tools.pairs import rank_references
     from inconddiff.cameras import background_points
     from inconddiff.evaluation.metrics import LPIPS, psnr, ssim
+    from inconddiff.prior.copy_fill import COPIED, KEPT
     from inconddiff.prior.crops import paste_back
     from inconddiff.prior.homography import homography_fill
     from inconddiff.prior.telea import telea
     from inconddiff.removal.fillers import BestOfFiller, TeleaFiller, WarpFiller, default_weights_dir
     from inconddiff.removal.request import FillRequest, PreparedReference, prepare_request
+    from inconddiff.removal.views import CaptureViews
     from inconddiff.training.holes import random_hole
     from inconddiff.training.samples import without_view
 
@@ -189,14 +190,17 @@ def main() -> None:
             masks = {stem: hole}
             keep = background_points(geometry, masks)
             ranking = rank_references(stem, hole, geometry, keep, masks)
-            refs = ranking[: args.refs]
-            invalid = {n: None for n, _ in refs}
+            # every source's stereo sees the target only outside its hole, as it would see a real object there
+            pixels = {**scene.images, stem: seen}
+            views = CaptureViews(geometry, keep, pixels.__getitem__, masks)
+            sources = [(views.source(n), score) for n, score in ranking[: args.refs]]
             t_prepare = time.perf_counter()
+            probes = 2 if "auto" in args.methods else 0
             request, box = prepare_request(
-                stem, seen, hole, refs, geometry, keep, invalid, scene.images.__getitem__, args.working_size
+                stem, seen, hole, sources, geometry, keep, args.working_size, probes=probes
             )
             t_prepare = time.perf_counter() - t_prepare
-            k0 = FillRequest(request.image, request.hole, [], request.seed)
+            alone = prepare_request(stem, seen, hole, [], geometry, keep, args.working_size)[0]
             outputs, seconds = {}, {}
             for method in args.methods:
                 t0 = time.perf_counter()
@@ -213,7 +217,7 @@ def main() -> None:
                         "ours_k0": diffusion,
                         "auto": BestOfFiller([WarpFiller(), diffusion]) if diffusion else TeleaFiller(),
                     }[method]
-                    fill = filler(k0 if method == "ours_k0" else request)
+                    fill = filler(alone if method == "ours_k0" else request)
                     full = paste_back(seen, hole, box, fill)
                 seconds[method] = time.perf_counter() - t0
                 outputs[method] = full
@@ -245,10 +249,12 @@ def main() -> None:
         img = np.random.default_rng(0).uniform(0, 1, (size, size, 3))
         h = np.zeros((size, size), bool)
         h[size // 3 : 2 * size // 3, size // 3 : 2 * size // 3] = True
-        refs = [PreparedReference(f"r{i}", 1.0, img, ~h, img, h) for i in range(args.refs)]
-        diffusion(FillRequest(img, h, refs))  # warm-up: first-call allocations and kernel choices
+        refs = [PreparedReference(f"r{i}", 1.0, img, h) for i in range(3)]
+        provenance = np.where(h, COPIED, KEPT).astype(np.uint8)
+        timing_request = FillRequest(img, h, img, provenance, references=refs)
+        diffusion(timing_request)  # warm-up: first-call allocations and kernel choices
         t0 = time.perf_counter()
-        diffusion(FillRequest(img, h, refs))
+        diffusion(timing_request)
         t_view = time.perf_counter() - t0
         # the denoiser runs at the model resolution (its training crop size unless told otherwise)
         res = diffusion.model_resolution
@@ -257,17 +263,17 @@ def main() -> None:
         run = min(size, res) if res else size
         with torch.no_grad():
             x = torch.zeros(1, 3, run, run)
-            cond, ref_t = torch.zeros(1, 8, run, run), torch.zeros(1, args.refs, 4, run, run)
+            cond, ref_t = torch.zeros(1, 8, run, run), torch.zeros(1, 3, 4, run, run)
             diffusion.pipe.unet(x, 10, cond, ref_t)
             t0 = time.perf_counter()
             diffusion.pipe.unet(x, 10, cond, ref_t)
             t_step = time.perf_counter() - t0
-        flops = model_flops(diffusion.pipe, run, args.refs)
+        flops = model_flops(diffusion.pipe, run, 3)
         rate = matmul_gflops()
         timing = {
             "working_size": size,
             "model_resolution": run,
-            "refs": args.refs,
+            "attended_refs": 3,
             "seconds_per_view_model_only": t_view,
             "seconds_per_denoising_step": t_step,
             "gflops_per_step": flops / 1e9,

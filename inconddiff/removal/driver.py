@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from colmap_tools.pairs import hole_probe, rank_all, read_pairs, reference_score, seen_share, write_pairs
@@ -25,8 +24,6 @@ from inconddiff.cameras import SceneGeometry, background_points
 from inconddiff.capture import Capture, CaptureError, load_capture, read_image, write_image
 from inconddiff.prior.copy_fill import CARRIED, COPIED, INVENTED, CopySource
 from inconddiff.prior.crops import CropBox, paste_back, resize_mask
-from inconddiff.prior.stereo import DepthMap, covisible_neighbours, view_depth
-from inconddiff.prior.warp import SurfaceMap, observed_depth_samples
 from inconddiff.removal.config import METHODS, RemovalConfig, ViewRecord
 from inconddiff.removal.fillers import make_filler
 from inconddiff.removal.order import fill_order
@@ -41,6 +38,7 @@ from inconddiff.removal.output import (
     write_provenance,
 )
 from inconddiff.removal.request import prepare_request
+from inconddiff.removal.views import CaptureViews
 
 logger = logging.getLogger(__name__)
 
@@ -148,49 +146,15 @@ class _Run:
     ):
         self.capture, self.masks, self.geometry, self.keep = capture, masks, geometry, keep
         self.ranking, self.partial, self.config = ranking, partial, config
+        self.views = CaptureViews(geometry, keep, capture.image, masks)
         self.probes = {s: hole_probe(s, masks[s], geometry, keep) for s in ranking}
         self._invented: dict[str, np.ndarray] = {}
-        self._surfaces: dict[str, SurfaceMap | None] = {}
-        self._depths: dict[str, DepthMap | None] = {}
 
     def seen_share(self, stem: str) -> float:
         """The share of `stem`'s hole its ranked views see (at the probe's resolution)."""
         names = [n for n, _ in self.ranking.get(stem, [])[: self.config.refs]]
         cams = self.geometry.cameras
         return seen_share(self.probes.get(stem), [(cams[n], self.masks.get(n)) for n in names])
-
-    def depth_map(self, stem: str) -> DepthMap | None:
-        """View `stem`'s dense stereo depth outside its hole (cached), None without sparse points."""
-        if stem not in self._depths:
-            camera, geometry = self.geometry.cameras[stem], self.geometry
-            _, z = camera.project(geometry.points[geometry.observations.get(stem, (np.zeros(0, int),))[0]])
-            z = z[z > 1e-6]
-            if len(z) < 8:
-                self._depths[stem] = None
-            else:
-                neighbours = [
-                    (geometry.cameras[n], self.capture.image(n), self.masks.get(n))
-                    for n in covisible_neighbours(geometry, stem)
-                ]
-                depth_range = (np.percentile(z, 1) * 0.8, np.percentile(z, 99) * 1.25)
-                self._depths[stem] = view_depth(
-                    camera, self.capture.image(stem), self.masks.get(stem), neighbours, depth_range
-                )
-        return self._depths[stem]
-
-    def surface(self, stem: str) -> SurfaceMap | None:
-        """The surface view `stem` sees: its stereo depth where trusted, the background points it observes
-        interpolated elsewhere (cached)."""
-        if stem not in self._surfaces:
-            camera = self.geometry.cameras[stem]
-            samples = observed_depth_samples(camera, stem, self.geometry, self.keep)
-            surface = SurfaceMap.from_samples(camera, samples)
-            stereo = self.depth_map(stem)
-            if surface is not None and stereo is not None:
-                d = cv2.resize(stereo.depth, surface.depth.shape[::-1], interpolation=cv2.INTER_NEAREST)
-                surface = SurfaceMap(np.where(np.isfinite(d), d, surface.depth), surface.scale)
-            self._surfaces[stem] = surface
-        return self._surfaces[stem]
 
     def invented(self, stem: str) -> np.ndarray:
         """Where a filled view holds content that no view observed (carried or invented), full resolution."""
@@ -201,11 +165,8 @@ class _Run:
 
     def sources(self, stem: str, filled: list[str]) -> list[tuple[CopySource, float]]:
         """The observed views ranked for `stem`, then the earlier fills whose invented content its hole sees."""
-        cams, out = self.geometry.cameras, []
-        for name, score in self.ranking.get(stem, [])[: self.config.refs]:
-            image, invalid = self.capture.image(name), self.masks.get(name)
-            src = CopySource(name, cams[name], image, invalid, self.surface(name), self.depth_map(name))
-            out.append((src, score))
+        cams = self.geometry.cameras
+        out = [(self.views.source(n), score) for n, score in self.ranking.get(stem, [])[: self.config.refs]]
         probe = self.probes.get(stem)
         if probe is None or not out:
             return out
@@ -224,7 +185,7 @@ class _Run:
 
     def fill(self, stem: str, filled: list[str], filler) -> tuple[np.ndarray, np.ndarray, ViewRecord]:
         """Fill one view's hole: the full-resolution result, its provenance map and its record."""
-        image, mask = self.capture.image(stem), self.masks[stem]
+        image, mask = self.views.image(stem), self.masks[stem]
         sources = self.sources(stem, filled)
         cfg = self.config
         request, box = prepare_request(

@@ -10,6 +10,7 @@ between data preparation and training).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ import numpy as np
 from colmap_tools.pairs import rank_references
 from inconddiff.cameras import SceneGeometry, background_points
 from inconddiff.capture import load_capture
-from inconddiff.prior.copy_fill import COPIED, CopySource
-from inconddiff.prior.warp import SurfaceMap, observed_depth_samples
+from inconddiff.prior.copy_fill import COPIED
 from inconddiff.removal.request import prepare_request
+from inconddiff.removal.views import CaptureViews
 from inconddiff.training.holes import random_hole
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class SceneData:
         geometry = load_scene_geometry(sparse_dir)
         images = {s: cap.image(s) for s in cap.stems if s in geometry.cameras}
         return cls(name or Path(capture).name, images, geometry)
+
+    @functools.cached_property
+    def views(self) -> CaptureViews:
+        """The views as sources for copy fills (their stereo depth computed once per scene)."""
+        keep = np.ones(len(self.geometry.points), dtype=bool)
+        return CaptureViews(self.geometry, keep, self.images.__getitem__, {})
 
 
 def without_view(geometry: SceneGeometry, stem: str) -> SceneGeometry:
@@ -115,20 +122,7 @@ def make_sample(
     pool = ranking[: max(k + 2, 1)]
     order = rng.permutation(len(pool))[:k] if pool else []
     refs = sorted((pool[i] for i in order), key=lambda rs: -rs[1])
-    cams = geometry.cameras
-    sources = [
-        (
-            CopySource(
-                name,
-                cams[name],
-                scene.images[name],
-                masks.get(name),
-                SurfaceMap.from_samples(cams[name], observed_depth_samples(cams[name], name, geometry, keep)),
-            ),
-            score,
-        )
-        for name, score in refs
-    ]
+    sources = [(scene.views.source(name, masks.get(name)), score) for name, score in refs]
     request, box = prepare_request(stem, image, hole, sources, geometry, keep, size, context)
     if request.hole.mean() < 0.01:
         return None
