@@ -62,7 +62,9 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(scene, tmp_path):
     torch.manual_seed(0)
     model = InConDiffDenoiser(**TINY)
     scheduler = InConDiffPipeline.default_scheduler()
-    args = argparse.Namespace(max_timestep_fraction=0.6, prior_start_fraction=0.5, outside_weight=0.05)
+    args = argparse.Namespace(
+        max_timestep_fraction=0.6, prior_start_fraction=0.5, outside_weight=0.05, copied_weight=0.3
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
 
     def fixed_loss():

@@ -46,7 +46,9 @@ def test_ignored_pixels_do_not_change_the_loss(scene_and_masks, tmp_path):
     torch.manual_seed(0)
     model = InConDiffDenoiser(**TINY)
     sched = InConDiffPipeline.default_scheduler()
-    args = argparse.Namespace(max_timestep_fraction=0.6, prior_start_fraction=0.0, outside_weight=0.05)
+    args = argparse.Namespace(
+        max_timestep_fraction=0.6, prior_start_fraction=0.0, outside_weight=0.05, copied_weight=0.3
+    )
     with torch.no_grad():
         a = loss_fn(model, sched, batch, torch.Generator().manual_seed(3), args)
         changed = dict(batch)

@@ -89,6 +89,8 @@ class CaptureViews:
         if invalid is None:
             invalid = self.masks.get(stem)
         elif depth is not None:
-            hidden = cv2.resize(invalid.astype(np.float32), depth.depth.shape[::-1], interpolation=cv2.INTER_AREA)
+            hidden = cv2.resize(
+                invalid.astype(np.float32), depth.depth.shape[::-1], interpolation=cv2.INTER_AREA
+            )
             depth = DepthMap(np.where(hidden > 0, np.nan, depth.depth).astype(np.float32), depth.scale)
         return CopySource(stem, camera, self.image(stem), invalid, self.surface(stem), depth)

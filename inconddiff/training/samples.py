@@ -26,10 +26,18 @@ from inconddiff.prior.copy_fill import COPIED
 from inconddiff.removal.request import prepare_request
 from inconddiff.removal.views import CaptureViews
 from inconddiff.training.holes import random_hole
+from inconddiff.training.phantoms import phantom_masks
 
 logger = logging.getLogger(__name__)
 
 MAX_REFS = 3
+"""References the model attends to (the best ranked sources)."""
+SOURCES = 16
+"""Views a sample's copy fill draws on, as the driver's default does."""
+PHANTOM_SHARE = 0.7
+"""Samples whose hole is a phantom object's silhouette (`phantoms`): the removal task, with invented parts."""
+NO_REFERENCE_SHARE = 0.1
+"""Samples filled with no other view (the K = 0 fill: Telea as the prior, nothing to attend to)."""
 
 
 @dataclass
@@ -91,37 +99,48 @@ def make_sample(
 ) -> dict | None:
     """One training sample (arrays of side `size`), or None when the drawn view cannot make one.
 
-    With `object_masks` (fine-tuning on a capture whose object is to be removed), the hole is cut away from
-    the target's object, every view's object is invalid in the references and excluded from the geometry,
-    and the sample's `ignore` map marks the target's object so that its pixels never enter the loss.
+    Most holes are a phantom object's silhouette, cut from every view (`PHANTOM_SHARE`); the others a random
+    hole in the target with unrelated ones in some other views. The prior is the copy fill the driver would
+    make (`prepare_request` from the ranked views). With `object_masks` (adapting to a capture whose object is
+    to be removed), the hole keeps away from the target's object, every view's object is invalid in the
+    sources and excluded from the geometry, and the sample's `ignore` map marks the target's object so that
+    its pixels never enter the loss.
     """
     stems = sorted(scene.images)
-    stem = stems[int(rng.integers(len(stems)))]
-    image = scene.images[stem]
     objects = {k: v for k, v in (object_masks or {}).items() if v is not None and v.any()}
-    obj = objects.get(stem, np.zeros(image.shape[:2], bool))
-    near_obj = cv2.dilate(obj.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    for _ in range(20):
-        hole = random_hole(image.shape[:2], rng)
-        if not (hole & near_obj).any():
+    near = {
+        k: cv2.dilate(v.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) for k, v in objects.items()
+    }
+    for _ in range(10):  # the truth under the hole must be what the view shows, not the object to remove
+        masks = dict(objects)
+        if rng.random() < PHANTOM_SHARE:  # the object in every view, as in a removal
+            drawn = phantom_masks(scene.geometry, rng)
+            if drawn is None:
+                continue
+            stem, phantoms = drawn
+            for name, m in phantoms.items():
+                masks[name] = m | masks[name] if name in masks else m
+            hole = phantoms[stem]
+        else:  # a hole in this view, unrelated ones in some others: much of it seen
+            stem = stems[int(rng.integers(len(stems)))]
+            hole = random_hole(scene.images[stem].shape[:2], rng)
+            for other in stems:
+                if other != stem and rng.random() < 0.5:
+                    extra = random_hole(scene.images[other].shape[:2], rng)
+                    masks[other] = extra | masks[other] if other in masks else extra
+        if stem not in near or not (hole & near[stem]).any():
             break
     else:
         return None
-    masks = dict(objects)
+    image = scene.images[stem]
+    obj = objects.get(stem, np.zeros(image.shape[:2], bool))
     masks[stem] = hole | obj
-    for other in stems:
-        if other != stem and rng.random() < 0.5:
-            extra = random_hole(scene.images[other].shape[:2], rng)
-            masks[other] = extra | masks[other] if other in masks else extra
     geometry = without_view(scene.geometry, stem)
     if len(geometry.points) < 20:
         return None
     keep = background_points(geometry, masks)
     ranking = rank_references(stem, hole, geometry, keep, masks)
-    k = int(rng.choice([0, 1, 2, 3], p=[0.15, 0.25, 0.25, 0.35]))
-    pool = ranking[: max(k + 2, 1)]
-    order = rng.permutation(len(pool))[:k] if pool else []
-    refs = sorted((pool[i] for i in order), key=lambda rs: -rs[1])
+    refs = [] if rng.random() < NO_REFERENCE_SHARE else ranking[:SOURCES]
     sources = [(scene.views.source(name, masks.get(name)), score) for name, score in refs]
     request, box = prepare_request(stem, image, hole, sources, geometry, keep, size, context)
     if request.hole.mean() < 0.01:

@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_timestep_fraction", type=float, default=0.3, help="most samples use t below this")
     p.add_argument("--outside_weight", type=float, default=0.05, help="loss weight outside the hole")
     p.add_argument(
+        "--copied_weight",
+        type=float,
+        default=0.3,
+        help="loss weight of hole pixels the prior copied from a view",
+    )
+    p.add_argument(
         "--lpips_weight",
         type=float,
         default=0.1,
@@ -145,7 +151,9 @@ def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
     noise = torch.randn(truth.shape, generator=generator).to(device)
     x_t = scheduler.add_noise(start, noise, t)
     pred = model(x_t, t, cond, batch["references"])
-    weight = hole + args.outside_weight * (1 - hole)
+    # the driver keeps copied pixels as copied (but at seams): the loss weighs what the prior had to invent
+    copied = cond[:, 7:8]
+    weight = hole * (1 - (1 - args.copied_weight) * copied) + args.outside_weight * (1 - hole)
     if "ignore" in batch:
         weight = weight * (1 - batch["ignore"])
     loss = ((pred - truth) ** 2 * weight).sum() / (weight.sum() * 3).clamp_min(1e-8)
