@@ -120,30 +120,6 @@ def load_capture_scene(name: str, args) -> tuple:
     return SceneData.load(capture, sparse, name)
 
 
-def downscale_scene(scene, max_side: int):
-    """Shrink images and cameras of a scene whose images exceed `max_side` (speed; same protocol)."""
-    import cv2
-
-    from inconddiff.cameras import Camera, SceneGeometry
-
-    h, w = next(iter(scene.images.values())).shape[:2]
-    s = max_side / max(h, w)
-    if s >= 1:
-        return scene
-    images, cams = {}, {}
-    for k, img in scene.images.items():
-        hh, ww = img.shape[:2]
-        images[k] = cv2.resize(img, (round(ww * s), round(hh * s)), interpolation=cv2.INTER_AREA)
-        c = scene.geometry.cameras[k]
-        K = c.K.copy()
-        K[:2] *= s
-        cams[k] = Camera(K, c.R, c.t, images[k].shape[1], images[k].shape[0])
-    tracks = [[(n, x * s, y * s) for n, x, y in t] for t in scene.geometry.tracks]
-    scene.images = images
-    scene.geometry = SceneGeometry(cams, scene.geometry.points, tracks)
-    return scene
-
-
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -177,7 +153,7 @@ def main() -> None:
     examples = []
     timing = {}
     for name in args.captures:
-        scene = downscale_scene(load_capture_scene(name, args), args.max_side)
+        scene = load_capture_scene(name, args).downscaled(args.max_side)
         rng = np.random.default_rng([args.seed, len(name)])
         stems = sorted(scene.images)
         targets = [stems[i] for i in rng.choice(len(stems), size=min(args.views, len(stems)), replace=False)]

@@ -20,6 +20,12 @@ def add_removal_options(p) -> None:
         metavar="K",
         help="copy from at most K views per target, the best ranked (0 = fill each view on its own)",
     )
+    p.add_argument(
+        "--adapt-minutes",
+        type=float,
+        default=RemovalConfig.adapt_minutes,
+        help="fine-tune the diffusion model on the capture itself for about this long first (0: off)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
@@ -51,6 +57,7 @@ def config_from_args(args):
         seed=args.seed,
         device=args.device,
         working_size=args.working_size,
+        adapt_minutes=args.adapt_minutes,
     )
 
 

@@ -30,6 +30,10 @@ class RemovalConfig:
     """Longer side of the crop around a hole at which it is filled."""
     context: float = 0.5
     """Context around the hole's box, as a fraction of its size on each side."""
+    adapt_minutes: float = 3.0
+    """Before filling, the diffusion model ('auto', 'diffusion') is fine-tuned for about this long on samples
+    cut from the capture itself, away from the object (`training.finetune.adapt`); 0 uses the weights as
+    they are. The adapted weights are kept in OUT/adapted, so an interrupted run does not adapt again."""
     angle_falloff_deg: float = ANGLE_FALLOFF_DEG
     """Reference score decays as exp(-angle / this): wide baselines magnify depth errors."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from inconddiff.capture import Capture, CaptureError, load_capture, read_image, 
 from inconddiff.prior.copy_fill import CARRIED, COPIED, INVENTED, CopySource
 from inconddiff.prior.crops import CropBox, paste_back, resize_mask
 from inconddiff.removal.config import METHODS, RemovalConfig, ViewRecord
-from inconddiff.removal.fillers import make_filler
+from inconddiff.removal.fillers import default_weights_dir, make_filler
 from inconddiff.removal.order import fill_order
 from inconddiff.removal.output import (
     _settings,
@@ -82,7 +82,8 @@ def remove_object(
         if missing:
             logger.warning("views without geometry (filled without references): %s", ", ".join(missing))
         keep = background_points(geometry, masks)
-        filler = filler or make_filler(config)
+        if filler is None:
+            filler = make_filler(adapted(config, capture, masks, geometry, partial))
     else:
         logger.info("no view has a non-empty mask: copying the capture")
         geometry, keep = SceneGeometry({}, np.zeros((0, 3)), []), np.zeros(0, dtype=bool)
@@ -129,6 +130,29 @@ def remove_object(
 
     finish_output(capture, masks, partial, out, done, config, time.time() - t_start)
     return out
+
+
+def adapted(
+    config: RemovalConfig,
+    capture: Capture,
+    masks: dict[str, np.ndarray],
+    geometry: SceneGeometry,
+    partial: Path,
+) -> RemovalConfig:
+    """`config`, its model adapted to this capture first when its filler uses the model and adaptation is on
+    (`RemovalConfig.adapt_minutes`)."""
+    if config.method not in ("auto", "diffusion") or config.adapt_minutes <= 0:
+        return config
+    base = Path(config.model) if config.model else default_weights_dir()
+    if not (base / "model_index.json").is_file():
+        return config  # make_filler says what is missing
+    from inconddiff.training.finetune import SAMPLE_SIDE, adapt
+    from inconddiff.training.samples import SceneData
+
+    logger.info("adapting the diffusion model to this capture (about %.1f min)", config.adapt_minutes)
+    scene = SceneData.shrunk(capture.root.name, geometry, capture.image, SAMPLE_SIDE)
+    model = adapt(scene, masks, partial / "adapted", base, config.adapt_minutes, seed=config.seed)
+    return replace(config, model=str(model))
 
 
 class _Run:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from colmap_tools.pairs import rank_references
-from inconddiff.cameras import SceneGeometry, background_points
+from inconddiff.cameras import Camera, SceneGeometry, background_points
 from inconddiff.capture import load_capture
 from inconddiff.prior.copy_fill import COPIED
 from inconddiff.removal.request import prepare_request
@@ -58,6 +58,34 @@ class SceneData:
         geometry = load_scene_geometry(sparse_dir)
         images = {s: cap.image(s) for s in cap.stems if s in geometry.cameras}
         return cls(name or Path(capture).name, images, geometry)
+
+    @classmethod
+    def shrunk(cls, name: str, geometry: SceneGeometry, read, max_side: int) -> SceneData:
+        """The registered views read one by one (`read(stem)`) and shrunk to at most `max_side`, cameras and
+        tracks scaled with them: samples are cut at a few dozen pixels, so full-resolution photos only cost
+        time and memory."""
+        images, cams, scales = {}, {}, {}
+        for k, c in geometry.cameras.items():
+            img = read(k)
+            hh, ww = img.shape[:2]
+            if max(hh, ww) > max_side:
+                s = max_side / max(hh, ww)
+                img = cv2.resize(img, (round(ww * s), round(hh * s)), interpolation=cv2.INTER_AREA)
+            images[k] = img
+            scales[k] = img.shape[1] / ww
+            K = c.K.copy()
+            K[:2] *= scales[k]
+            cams[k] = Camera(K, c.R, c.t, img.shape[1], img.shape[0])
+        if all(v == 1.0 for v in scales.values()):
+            return cls(name, images, geometry)
+        tracks = [
+            [(n, x * scales.get(n, 1.0), y * scales.get(n, 1.0)) for n, x, y in t] for t in geometry.tracks
+        ]
+        return cls(name, images, SceneGeometry(cams, geometry.points, tracks))
+
+    def downscaled(self, max_side: int) -> SceneData:
+        """The scene with images larger than `max_side` shrunk (`shrunk`)."""
+        return SceneData.shrunk(self.name, self.geometry, self.images.__getitem__, max_side)
 
     @functools.cached_property
     def views(self) -> CaptureViews:

@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.1,
         help="weight of LPIPS (AlexNet, real weights) between the composited prediction and the truth",
     )
-    p.add_argument("--sample_every", type=int, default=500, help="steps between sample grids")
+    p.add_argument("--sample_every", type=int, default=500, help="steps between sample grids (0: none)")
     p.add_argument("--log_every", type=int, default=20)
     p.add_argument("--num_threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             per_step = (time.time() - t_start) / (step - first_step)
             logger.info("step %d loss %.5f (%.2f s/step)", step, np.mean(running), per_step)
             running = []
-        if step % args.sample_every == 0:
+        if args.sample_every > 0 and step % args.sample_every == 0:
             stats = sample_grid(
                 ema_model(ema, model, accelerator),
                 scheduler.config,
