@@ -1,7 +1,8 @@
 """Reconstruct a capture with COLMAP (pycolmap, in process, CPU): SIFT, matching, incremental mapping.
 
 Writes `<output_dir>/sparse/0` (default: the capture itself) with the largest model; the database and
-scratch models go to a temporary folder. The capture's images are only read.
+scratch models go to a temporary folder. The capture's images are only read: images with an EXIF rotation
+are reconstructed from upright copies there, so that the model's cameras are those of the displayed images.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from inconddiff.capture import CaptureError, list_images
+from inconddiff.capture import CaptureError, exif_orientation, list_images
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,32 @@ def colmap_log_to_logger():
                 if any(text in line for text in HARMLESS_WARNINGS):
                     level = logging.DEBUG
                 logger.log(level, "colmap: %s", line)
+
+
+def upright_images(image_dir: Path, scratch: Path) -> Path:
+    """The folder COLMAP should read `image_dir`'s images from, upright as displayed.
+
+    pycolmap reads image files as stored, while every other stage applies their EXIF orientation. When no
+    image has an orientation other than 1, that is `image_dir` itself (only headers are read); otherwise
+    `scratch` (created), with upright copies of the rotated images and links to the others, under the same
+    names. The copies keep the rest of their EXIF (focal length) for COLMAP's intrinsics.
+    """
+    from PIL import Image, ImageOps
+
+    paths = list_images(image_dir)
+    rotated = [p for p in paths if exif_orientation(p) != 1]
+    if not rotated:
+        return image_dir
+    logger.info("%d images carry an EXIF rotation: reconstructing from upright copies", len(rotated))
+    scratch.mkdir(parents=True)
+    for p in paths:
+        if p not in rotated:
+            (scratch / p.name).symlink_to(p.resolve())
+            continue
+        with Image.open(p) as im:
+            upright = ImageOps.exif_transpose(im)  # also drops the orientation tag from its EXIF
+            upright.save(scratch / p.name, format=im.format, quality=95, exif=upright.getexif())
+    return scratch
 
 
 def _group_images_by_size(image_dir: Path) -> dict[tuple[int, int], list[str]]:
@@ -215,6 +242,7 @@ def reconstruct(
 
     with tempfile.TemporaryDirectory(prefix="inconddiff_colmap_") as tmp:
         tmp = Path(tmp)
+        image_dir = upright_images(image_dir, tmp / "upright")
         (tmp / "a").mkdir()
         rec = _attempt(image_dir, groups, tmp / "a", matcher, camera_model, num_threads, None, seed)
         if retry_hard and (rec is None or rec.num_reg_images() < len(names)):

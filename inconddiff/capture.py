@@ -9,7 +9,8 @@ CAPTURE/
   gt/               ground truth where a generator knows it (synthetic captures)
 ```
 
-Readers validate what they read and raise `CaptureError` naming the file and the problem.
+Readers validate what they read and raise `CaptureError` naming the file and the problem. Every reader sees
+an image (and a mask) as it is displayed: with its EXIF orientation applied, as phone photos need.
 Writers never touch their inputs: outputs go to a temporary sibling and are renamed into place.
 """
 
@@ -27,6 +28,10 @@ import imageio.v3 as iio
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+EXIF_ORIENTATION_TAG = 0x0112
+TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
+"""EXIF orientations whose displayed picture is the stored one turned by 90 degrees: width and height swap."""
 
 
 class CaptureError(ValueError):
@@ -53,13 +58,49 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return paths
 
 
+def exif_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation of an image file, read from its header only: 1 (stored upright) to 8.
+
+    1 when the file has no tag or an invalid one, which viewers also show as stored.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise CaptureError(path, f"unreadable image ({type(err).__name__}: {err})") from err
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def to_upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """An image array (rows, columns, ...) as displayed, given the EXIF orientation it is stored with.
+
+    Orientation 6 (a phone held upright) stores the picture turned 90 degrees counter-clockwise, so it is
+    turned back clockwise; the mirrored orientations (2, 4, 5, 7) are flipped as well.
+    """
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: np.rot90(a, k=2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return np.ascontiguousarray(ops.get(orientation, ops[1])(image))
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as uint8 HxWx3 RGB (grey is expanded, alpha dropped)."""
+    """Read an image as uint8 HxWx3 RGB (grey is expanded, alpha dropped), upright as displayed."""
     path = Path(path)
     if not path.is_file():
         raise CaptureError(path, "image file not found")
     try:
-        img = iio.imread(path)
+        img = to_upright(iio.imread(path), exif_orientation(path))
+    except CaptureError:
+        raise
     except Exception as err:  # imageio raises many types for corrupt files
         raise CaptureError(path, f"unreadable image ({type(err).__name__}: {err})") from err
     if img.ndim == 2:
@@ -77,13 +118,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a binary mask (0 keep, 255 remove) as a bool HxW array, True = remove.
 
-    `shape` is the (height, width) of the image the mask belongs to, checked when given.
+    `shape` is the (height, width) of the image the mask belongs to, checked when given. Like images, a mask
+    is read as displayed (EXIF orientation applied), since it was drawn on the displayed image.
     """
     path = Path(path)
     if not path.is_file():
         raise CaptureError(path, "mask file not found")
     try:
-        m = iio.imread(path)
+        m = to_upright(iio.imread(path), exif_orientation(path))
+    except CaptureError:
+        raise
     except Exception as err:
         raise CaptureError(path, f"unreadable mask ({type(err).__name__}: {err})") from err
     if m.ndim == 3:
@@ -181,14 +225,18 @@ class Capture:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image from its header; raises CaptureError for a file that is no image."""
+    """(height, width) of an image as displayed (EXIF orientation applied), from its header; raises
+    CaptureError for a file that is no image."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             width, height = im.size
+            orientation = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise CaptureError(path, f"unreadable image ({type(err).__name__}: {err})") from err
+    if orientation in TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
     return int(height), int(width)
 
 

@@ -10,7 +10,18 @@ import sys
 from inconddiff import __version__
 
 # Modules under inconddiff.commands, in the order `--help` lists them.
-COMMAND_MODULES = ("demo", "synth", "reconstruct", "masks", "remove", "run", "train", "finetune", "evaluate")
+COMMAND_MODULES = (
+    "demo",
+    "synth",
+    "frames",
+    "reconstruct",
+    "masks",
+    "remove",
+    "run",
+    "train",
+    "finetune",
+    "evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

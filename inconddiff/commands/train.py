@@ -19,7 +19,12 @@ def add_parser(sub) -> None:
     p.add_argument("--minutes", type=float, default=None, help="stop after this long (a checkpoint is kept)")
     p.add_argument("--size", type=int, default=64, help="training crop side")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synthetic", type=int, default=6, help="also train on this many synthetic captures")
+    p.add_argument(
+        "--synthetic",
+        type=int,
+        default=6,
+        help="also train on this many photo-textured synthetic captures (textures from the training photos)",
+    )
     p.add_argument("--val", nargs="*", default=[], help="captures held out for validation (never trained on)")
     p.add_argument("--val-synthetic", type=int, default=2, help="synthetic captures held out for validation")
     p.add_argument(
@@ -51,5 +56,6 @@ def run(args) -> int:
         val_synthetic=args.val_synthetic,
         num_threads=args.num_threads,
         init_from=args.init_from,
+        texture_dir=str(DEFAULT_CAPTURES) if DEFAULT_CAPTURES.is_dir() else None,
     )
     return 0

@@ -98,7 +98,11 @@ def copy_fill(
         warped, valid = warp_reference(
             target, depth, grid, src.camera, src.image, src.invalid, src.surface, seen
         )
-        valid = without_specks(valid & finite, speck)
+        valid &= finite
+        if seen is not None:  # what the views' depth maps confirm stands, even in small pieces
+            valid = without_specks(valid, speck) | (valid & (seen == 1))
+        else:
+            valid = without_specks(valid, speck)
         warps.append(match_colour(warped, image, valid, hole).astype(np.float32))
         valids.append(valid)
         cosines.append(viewing_cosines(target, points, src.camera))

@@ -34,6 +34,8 @@ MAX_COST = 0.5
 """A pixel is trusted when its best two neighbours' mean (1 - NCC) is below this."""
 MIN_TEXTURE = 0.01
 """...and its window's intensity standard deviation (in [0, 1]) is at least this: no texture, no match."""
+REFINE_STEPS = 9
+"""Depths per pixel of the finer sweep around the planes' winner."""
 MIN_ANGLE_DEG = 1.0
 """Neighbours closer than this in viewing angle to the view (at their shared points) measure no depth."""
 
@@ -107,52 +109,34 @@ def view_depth(
     planes: int = STEREO_PLANES,
 ) -> DepthMap:
     """Dense depth of the view (`camera`, `image`; `invalid` = its own hole, left NaN) from `neighbours`
-    (camera, image, own hole or None), sweeping `depth_range` (nearest, farthest)."""
+    (camera, image, own hole or None), sweeping `depth_range` (nearest, farthest): fronto-parallel planes
+    first, then a finer sweep of `REFINE_STEPS` depths per pixel around each pixel's winner (a plane's step
+    is a few percent of the depth over a wide range)."""
     shape, scale = _coarse_shape(camera, side)
     h, w = shape
     if len(neighbours) == 0:
         return DepthMap(np.full(shape, np.nan, np.float32), scale)
     ys, xs = np.mgrid[0:h, 0:w]
     grid = np.stack([(xs + 0.5) / scale, (ys + 0.5) / scale], -1)
-    ref = _small_gray(image, shape)
-    win = (NCC_WINDOW, NCC_WINDOW)
-    mu_r = cv2.blur(ref, win)
-    var_r = np.maximum(cv2.blur(ref * ref, win) - mu_r**2, 0)
-    others = []
-    for cam, img, inv in neighbours:
-        nshape, nscale = _coarse_shape(cam, side)
-        bad = None
-        if inv is not None:
-            bad = cv2.resize(inv.astype(np.float32), (nshape[1], nshape[0]), interpolation=cv2.INTER_AREA) > 0
-        others.append((projector(camera, grid, cam), _small_gray(img, nshape), bad, nscale))
+    matcher = _Matcher(_small_gray(image, shape), grid, camera, neighbours, side)
     near, far = depth_range
     inv_depths = np.linspace(1.0 / near, 1.0 / far, planes)
-    costs = np.empty((planes, h, w), np.float32)
-    for p, inv_d in enumerate(inv_depths):
-        per = []
-        for project, gray, bad, nscale in others:
-            mapx, mapy, _, valid = project(1.0 / inv_d)
-            mx, my = (mapx + 0.5) * nscale - 0.5, (mapy + 0.5) * nscale - 0.5
-            warped = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            mu_w = cv2.blur(warped, win)
-            var_w = np.maximum(cv2.blur(warped * warped, win) - mu_w**2, 0)
-            cov = cv2.blur(ref * warped, win) - mu_r * mu_w
-            ncc = cov / np.sqrt(var_r * var_w + 1e-6)
-            if bad is not None:
-                valid &= cv2.remap(bad.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
-            per.append(np.where(valid, 1.0 - ncc, 2.0))
-        per = np.stack(per)
-        costs[p] = np.partition(per, 1, axis=0)[:2].mean(0) if len(per) > 1 else per[0]
+    costs = np.stack([matcher.cost(np.full(shape, 1.0 / d)) for d in inv_depths])
     best = np.argmin(costs, axis=0)
-    c0 = np.take_along_axis(costs, best[None], 0)[0]
-    cm = np.take_along_axis(costs, np.maximum(best - 1, 0)[None], 0)[0]
-    cp = np.take_along_axis(costs, np.minimum(best + 1, planes - 1)[None], 0)[0]
+    interior = (best > 0) & (best < planes - 1)
+    step = inv_depths[1] - inv_depths[0] if planes > 1 else 0.0
+    fine = np.linspace(-1.0, 1.0, REFINE_STEPS) * step  # the winner's plane and half a step either side
+    coarse = inv_depths[best]
+    fine_costs = np.stack([matcher.cost(1.0 / np.maximum(coarse + f, 1e-12)) for f in fine])
+    k = np.argmin(fine_costs, axis=0)
+    c0 = np.take_along_axis(fine_costs, k[None], 0)[0]
+    cm = np.take_along_axis(fine_costs, np.maximum(k - 1, 0)[None], 0)[0]
+    cp = np.take_along_axis(fine_costs, np.minimum(k + 1, REFINE_STEPS - 1)[None], 0)[0]
     curvature = cm + cp - 2 * c0
     offset = np.where(curvature > 1e-6, 0.5 * (cm - cp) / np.maximum(curvature, 1e-6), 0.0)
-    offset = np.clip(np.where((best > 0) & (best < planes - 1), offset, 0.0), -0.5, 0.5)
-    step = inv_depths[1] - inv_depths[0] if planes > 1 else 0.0
-    inv = inv_depths[best] + offset * step
-    trusted = (c0 < MAX_COST) & (np.sqrt(var_r) >= MIN_TEXTURE) & (best > 0) & (best < planes - 1)
+    offset = np.clip(np.where((k > 0) & (k < REFINE_STEPS - 1), offset, 0.0), -0.5, 0.5)
+    inv = coarse + fine[k] + offset * (fine[1] - fine[0])
+    trusted = (c0 < MAX_COST) & (np.sqrt(matcher.var_ref) >= MIN_TEXTURE) & interior
     if invalid is not None:
         own = cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
         trusted &= ~own
@@ -160,9 +144,44 @@ def view_depth(
     return DepthMap(depth, scale)
 
 
+class _Matcher:
+    """A view against its neighbours: the matching cost of any depth map of its pixels."""
+
+    def __init__(self, ref: np.ndarray, grid: np.ndarray, camera: Camera, neighbours, side: int):
+        self.win = (NCC_WINDOW, NCC_WINDOW)
+        self.ref = ref
+        self.mu_ref = cv2.blur(ref, self.win)
+        self.var_ref = np.maximum(cv2.blur(ref * ref, self.win) - self.mu_ref**2, 0)
+        self.others = []
+        for cam, img, inv in neighbours:
+            nshape, nscale = _coarse_shape(cam, side)
+            bad = None
+            if inv is not None:
+                bad = cv2.resize(inv.astype(np.float32), nshape[::-1], interpolation=cv2.INTER_AREA) > 0
+            self.others.append((projector(camera, grid, cam), _small_gray(img, nshape), bad, nscale))
+
+    def cost(self, depth: np.ndarray) -> np.ndarray:
+        """Per pixel, the mean (1 - NCC) over a window of its best two neighbours at `depth` (2 where a
+        neighbour does not see the point, or sees it in its own hole)."""
+        per = []
+        for project, gray, bad, nscale in self.others:
+            mapx, mapy, _, valid = project(depth)
+            mx, my = (mapx + 0.5) * nscale - 0.5, (mapy + 0.5) * nscale - 0.5
+            warped = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            mu_w = cv2.blur(warped, self.win)
+            var_w = np.maximum(cv2.blur(warped * warped, self.win) - mu_w**2, 0)
+            cov = cv2.blur(self.ref * warped, self.win) - self.mu_ref * mu_w
+            ncc = cov / np.sqrt(self.var_ref * var_w + 1e-6)
+            if bad is not None:
+                valid &= cv2.remap(bad.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
+            per.append(np.where(valid, 1.0 - ncc, 2.0).astype(np.float32))
+        per = np.stack(per)
+        return np.partition(per, 1, axis=0)[:2].mean(0) if len(per) > 1 else per[0]
+
+
 RAY_PLANES = 160
 """`surface_along_rays` tries this many depths per ray, uniform in inverse depth."""
-RAY_TOLERANCE = 0.02
+RAY_TOLERANCE = 0.03
 """A source's depth map confirms a point along a ray when it lies within this fraction of the point's depth."""
 
 

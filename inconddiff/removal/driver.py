@@ -34,6 +34,7 @@ from inconddiff.removal.output import (
     finish_output,
     open_partial,
     read_provenance,
+    run_lock,
     validate_masks,
     write_provenance,
 )
@@ -56,8 +57,14 @@ def remove_object(
 ) -> Path:
     """Remove the masked object from every view of `capture_dir` into the new folder `out_dir`.
 
-    `filler` overrides the one `config.method` would build (for tests and benchmarks).
+    `filler` overrides the one `config.method` would build (for tests and benchmarks). One run at a time
+    writes to `out_dir`: a second one stops with a CaptureError (`output.run_lock`).
     """
+    with run_lock(Path(out_dir)):
+        return _remove_object(capture_dir, out_dir, masks_dir, config, filler)
+
+
+def _remove_object(capture_dir, out_dir, masks_dir, config, filler) -> Path:
     from rich.progress import Progress
 
     config = config or RemovalConfig()
@@ -192,7 +199,7 @@ class _Run:
         cams = self.geometry.cameras
         out = [(self.views.source(n), score) for n, score in self.ranking.get(stem, [])[: self.config.refs]]
         probe = self.probes.get(stem)
-        if probe is None or not out:
+        if probe is None or not out or not self.config.carry:
             return out
         offers = []
         for order, name in enumerate(filled):

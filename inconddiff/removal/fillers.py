@@ -95,7 +95,8 @@ def default_weights_dir() -> Path:
 
 
 def make_filler(config: RemovalConfig):
-    """The filler for `config.method`. 'auto' uses the diffusion model when weights exist, else the warp."""
+    """The filler for `config.method`; 'auto' chooses per view among the warp, the diffusion model (when
+    weights exist) and Telea."""
 
     if config.method == "telea":
         return TeleaFiller()
@@ -104,12 +105,14 @@ def make_filler(config: RemovalConfig):
     weights = Path(config.model) if config.model else default_weights_dir()
     if not (weights / "model_index.json").is_file():
         if config.method == "auto" and config.model is None:
-            logger.warning("no trained diffusion weights at %s yet: filling with the geometric warp", weights)
-            return WarpFiller()
+            logger.warning("no trained diffusion weights at %s yet: choosing between warp and Telea", weights)
+            return BestOfFiller([WarpFiller(), TeleaFiller()])
         raise CaptureError(weights, "no pipeline weights here (model_index.json missing)")
     from inconddiff.removal.diffusion_filler import DiffusionFiller
 
     diffusion = DiffusionFiller.from_pretrained(weights, config)
-    if config.method == "auto":  # per view, the model where it refills probe holes clearly better
-        return BestOfFiller([WarpFiller(), diffusion])
+    if config.method == "auto":
+        # per view, the candidate that refills probe holes clearly better; Telea wins where the geometry is
+        # too poor for copies (a reconstruction that went wrong)
+        return BestOfFiller([WarpFiller(), diffusion, TeleaFiller()])
     return diffusion

@@ -2,15 +2,18 @@
 
 Every filled view is written to OUT.partial/images with a record in OUT.partial/done/ as soon as it is made,
 so that a run that stops half-way resumes from there; at the end the masks, transforms.json, log and
-report are added and the folder is renamed to OUT.
+report are added and the folder is renamed to OUT. One run at a time writes there (`run_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +27,44 @@ logger = logging.getLogger(__name__)
 
 def _settings(capture: Path, masks_dir: Path, config: RemovalConfig) -> dict:
     return {"capture": str(capture.resolve()), "masks": str(masks_dir.resolve()), "config": asdict(config)}
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold, for the `with` block, the lock that lets one run at a time write to OUT (through OUT.partial).
+
+    An exclusive `flock` on OUT.lock, beside OUT.partial, taken without waiting: a second run stops at once
+    with a CaptureError naming the folder and the process writing to it, and creates nothing. The kernel
+    drops a flock with its process, so a lock file left by a killed run blocks nothing; the file is removed
+    when the block ends, however it ends.
+    """
+    partial = out.with_name(out.name + ".partial")
+    lock_path = out.with_name(out.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CaptureError(
+                out,
+                f"another run is writing to {partial} (pid {holder}); wait for it to end or choose "
+                "another output folder",
+            ) from None
+        # the run before may have removed the file between our open and our lock: lock the file at the path
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(fd), os.stat(lock_path)):
+                break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # while locked: a run waiting on this file then sees it gone
+        os.close(fd)
 
 
 def open_partial(out: Path, settings: dict) -> tuple[Path, dict[str, dict]]:

@@ -47,11 +47,12 @@ def reproduce(
     val_synthetic: int = 0,
     num_threads: int | None = None,
     init_from: str | os.PathLike | None = None,
+    texture_dir: str | None = None,
 ) -> Path:
     """Run the whole recipe; returns the exported pipeline folder (output_dir/pipeline).
 
-    `synthetic` adds that many generated captures (exact geometry, object-free truth) to the real ones, one
-    shard each. `val_captures` and `val_synthetic` captures (seeds after the training ones) go to a
+    `synthetic` adds that many photo-textured generated captures (exact geometry, object-free truth, textures
+    cut from `texture_dir`) to the real ones, one shard each. `val_captures` and `val_synthetic` captures (seeds after the training ones) go to a
     validation set (one shard of samples_per_shard // 2 each) that the training log scores the model on.
     `init_from` starts training from that pipeline's weights (e.g. the shipped ones) instead of from scratch."""
     from inconddiff.training.samples import prepare_shards, synthetic_scenes
@@ -64,12 +65,14 @@ def reproduce(
     shards = work / "train_samples"
     prepare_shards(scenes, shards, samples_per_shard, shards_per_scene, size, seed)
     if synthetic:
-        synth = synthetic_scenes(work / "synthetic_train", synthetic, seed)
+        synth = synthetic_scenes(work / "synthetic_train", synthetic, seed, texture_dir)
         prepare_shards(synth, shards, samples_per_shard, 1, size, seed + 1)
     argv = ["--data", str(shards), "--output_dir", str(output_dir), "--seed", str(seed)]
     val = reconstruct_all([Path(c) for c in val_captures], work / "train_recon")
     if val_synthetic:
-        val += synthetic_scenes(work / "synthetic_train", val_synthetic, seed + max(synthetic, 0) + 100)
+        val += synthetic_scenes(
+            work / "synthetic_train", val_synthetic, seed + max(synthetic, 0) + 100, texture_dir
+        )
     if val:
         val_dir = work / "val_samples"
         prepare_shards(val, val_dir, max(1, samples_per_shard // 2), 1, size, seed + 2)

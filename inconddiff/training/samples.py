@@ -266,22 +266,29 @@ def find_scenes(roots: list[Path]) -> list[tuple[str, Path, Path]]:
 
 
 def synthetic_scenes(
-    work: Path, count: int, seed: int = 0, width: int = 240, height: int = 180, views: int = 20
+    work: Path, count: int, seed: int = 0, texture_dir: str | None = None
 ) -> list[tuple[str, Path, Path]]:
-    """(name, capture, sparse/0) for `count` synthetic captures, rendered once under work/synth_<seed>:
-    their object-free ground-truth views with the generator's exact sparse model (orbits and forward-facing
-    grids). Seeds start at 1000, away from the benchmark's."""
-    from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
+    """(name, capture, sparse/0) for `count` photo-textured synthetic captures (`evaluation.photo_scenes`, the
+    benchmark scenes' generator: cluttered surfaces at several depths, textures cut from `texture_dir`),
+    rendered once under work/photo_<seed>: their object-free truth with the generator's exact sparse model.
+    Seeds start at 1000, away from the benchmark's; forward arcs and orbits alternate."""
+    from inconddiff.evaluation.photo_scenes import PhotoSceneConfig, generate_photo_scene
 
     found = []
     for i in range(count):
         s = seed + i
-        cap = work / f"synth_{s:03d}"
+        cap = work / f"photo_{s:03d}"
         if not (cap / "gt" / "sparse" / "0").is_dir():
-            path = "forward" if s % 3 == 0 else "orbit"
-            generate_capture(
-                cap, SynthConfig(views=views, width=width, height=height, seed=1000 + s, path=path)
+            config = PhotoSceneConfig(
+                views=16,
+                width=320,
+                height=240,
+                seed=1000 + s,
+                path="arc" if s % 2 else "orbit",
+                object_fraction=0.08,
+                texture_dir=texture_dir,
             )
+            generate_photo_scene(cap, config)
         found.append((cap.name, cap / "gt", cap / "gt" / "sparse" / "0"))
     return found
 
@@ -296,11 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic", type=int, default=0, help="also this many synthetic captures")
     p.add_argument("--synthetic-dir", type=Path, default=Path("data_cache/synthetic_train"))
+    p.add_argument("--texture-dir", default=None, help="photos the synthetic captures are textured with")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     scenes = find_scenes(args.roots)
     if args.synthetic:
-        scenes += synthetic_scenes(args.synthetic_dir, args.synthetic, args.seed)
+        scenes += synthetic_scenes(args.synthetic_dir, args.synthetic, args.seed, args.texture_dir)
     if not scenes:
         raise SystemExit(f"no capture with sparse/0 under {args.roots} and no synthetic one asked for")
     logger.info("scenes: %s", ", ".join(n for n, _, _ in scenes))

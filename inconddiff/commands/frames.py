@@ -1,0 +1,36 @@
+"""`inconddiff frames VIDEO --out CAPTURE`: a new capture folder from a video's sharpest frames."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    from inconddiff.video import DEFAULT_MAX_FRAMES
+
+    p = sub.add_parser("frames", help="extract a video's frames into a new capture folder (images/)")
+    p.add_argument("video", help="video file (mp4, mov, ...)")
+    p.add_argument("--out", required=True, help="new capture folder")
+    p.add_argument("--fps", type=float, default=2.0, help="frames kept per second of video (default: 2)")
+    p.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        help=f"keep at most this many, sampling a long video more sparsely (default: {DEFAULT_MAX_FRAMES})",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from inconddiff.video import extract_frames
+
+    out = extract_frames(args.video, args.out, fps=args.fps, max_frames=args.max_frames)
+    logger.info(
+        "next: draw %s/masks/FRAME.png for two frames seeing the object from different sides, then "
+        "`inconddiff run %s --from FRAME_A FRAME_B --out OUT`",
+        out,
+        out,
+    )
+    return 0

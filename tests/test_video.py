@@ -1,0 +1,109 @@
+"""Video input: frames sampled at a fixed rate into a new capture, the sharpest of each window."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from inconddiff.capture import CaptureError, list_images, read_image
+from inconddiff.cli import main
+from inconddiff.video import extract_frames, sharpness
+
+VIDEO_FPS, FRAMES, BLURRED = 20, 40, (2, 3)  # in each window of 5 frames, the 3rd and 4th are blurred
+
+
+def box_blur(img: np.ndarray, radius: int = 3) -> np.ndarray:
+    out = img.astype(np.float64)
+    for axis in (0, 1):
+        out = sum(np.roll(out, s, axis=axis) for s in range(-radius, radius + 1)) / (2 * radius + 1)
+    return out.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """2 s of a moving checkerboard at 20 fps, 64x48, two of every five frames blurred."""
+    rows, cols = np.mgrid[:48, :64]
+    frames = []
+    for i in range(FRAMES):
+        board = (((rows // 8) + (cols + 2 * i) // 8) % 2 * 200 + 30).astype(np.uint8)
+        frame = np.stack([board, board // 2 + 60, 255 - board], axis=2)
+        frames.append(box_blur(frame) if i % 5 in BLURRED else frame)
+    path = tmp_path_factory.mktemp("video") / "walk.mp4"
+    iio.imwrite(path, np.stack(frames), plugin="FFMPEG", fps=VIDEO_FPS)
+    return path
+
+
+def test_keeps_the_sharpest_frame_of_each_window(video, tmp_path):
+    out = extract_frames(video, tmp_path / "capture", fps=4.0)
+    assert out == tmp_path / "capture"
+    kept = list_images(out / "images")
+    assert [p.stem for p in kept] == [f"frame_{n:05d}" for n in range(1, 9)]  # 2 s at 4 per second
+    decoded = list(iio.imiter(video, plugin="FFMPEG"))
+    scores = [sharpness(f) for f in decoded]
+    for k, path in enumerate(kept):
+        window = range(5 * k, 5 * k + 5)
+        sharpest = max(window, key=lambda i: scores[i])
+        assert sharpest % 5 not in BLURRED
+        assert np.array_equal(read_image(path), decoded[sharpest]), f"{path.name}: not frame {sharpest}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capture"]  # no temporary folder left
+
+
+def test_max_frames_samples_a_long_video_more_sparsely(video, tmp_path):
+    out = extract_frames(video, tmp_path / "capture", fps=10.0, max_frames=3)
+    assert len(list_images(out / "images")) == 3
+
+
+def test_the_capture_folder_must_be_new(video, tmp_path):
+    (tmp_path / "capture").mkdir()
+    with pytest.raises(CaptureError, match="already exists"):
+        extract_frames(video, tmp_path / "capture")
+    assert list((tmp_path / "capture").iterdir()) == []
+
+
+def test_a_missing_or_unreadable_video_is_named(tmp_path):
+    with pytest.raises(CaptureError, match="video file not found") as err:
+        extract_frames(tmp_path / "none.mp4", tmp_path / "a")
+    assert err.value.path == tmp_path / "none.mp4"
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(CaptureError, match="unreadable video") as err:
+        extract_frames(tmp_path / "junk.mp4", tmp_path / "b")
+    assert err.value.path == tmp_path / "junk.mp4"
+    assert "\n" not in str(err.value)  # ffmpeg's reason, not its whole log
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_phone_video_comes_out_upright(video, tmp_path):
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    turned = tmp_path / "portrait.mp4"
+    subprocess.run(
+        [
+            get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(video),
+            "-c",
+            "copy",
+            str(turned),
+        ],
+        check=True,
+    )
+    out = extract_frames(turned, tmp_path / "capture", fps=1.0)
+    assert read_image(list_images(out / "images")[0]).shape == (64, 48, 3)
+
+
+def test_frames_command_then_run_on_a_video_explains_the_order(video, tmp_path, caplog):
+    assert main(["frames", str(video), "--out", str(tmp_path / "capture"), "--fps", "4"]) == 0
+    assert len(list_images(tmp_path / "capture" / "images")) == 8
+    assert (
+        main(["run", str(video), "--from", "frame_00001", "frame_00005", "--out", str(tmp_path / "o")]) == 1
+    )
+    assert f"inconddiff frames {video} --out CAPTURE" in caplog.text
+    assert not (tmp_path / "o").exists()
