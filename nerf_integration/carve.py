@@ -18,6 +18,7 @@ forward), or hidden behind something outside the mask (clutter occluding the obj
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import numpy as np
@@ -125,28 +126,41 @@ def masked_volume(
     return (carve >= min_views) & (carve >= vote * (carve + keep))
 
 
-def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
-    """Every training and held-out camera of the pipeline with its rendered z-depth and its mask."""
+RENDER_SIDE = 192
+"""Views are rendered for carving at most this many pixels along their longer side (masks shrunk with them, a
+pixel masked when any of its pixels is): the lattice is far coarser than the images, and rendering is most of a
+pass."""
+
+
+def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -> list[dict]:
+    """Every training and held-out camera of the pipeline, rendered at most `side` pixels wide or high, with its
+    z-depth and mask."""
+    import cv2
+
     from nerf_integration.render import dataset_stems, render_camera
 
     dm = pipeline.datamanager
     views, done = [], set()
     for dataset in (dm.train_dataset, dm.eval_dataset):
-        cams = dataset.cameras
+        if len(dataset) == 0:
+            continue
+        cams = copy.deepcopy(dataset.cameras)
+        full = (int(cams.height[0]), int(cams.width[0]))
+        cams.rescale_output_resolution(min(1.0, side / max(full)))
         for i, stem in enumerate(dataset_stems(dataset)):
             if stem in done:
                 continue
             done.add(stem)
+            mask = masks.get(stem)
+            if mask is not None and mask.shape != full:
+                raise ValueError(f"mask of view {stem}: size {mask.shape} differs from its camera's {full}")
             _, distance = render_camera(pipeline, cams, i)
             rays = cams.generate_rays(camera_indices=i, keep_shape=True)
             c2w = cams.camera_to_worlds[i].cpu().numpy()
-            forward = -c2w[:3, 2]
-            cos = rays.directions.cpu().numpy() @ forward
-            mask = masks.get(stem)
-            if mask is not None and mask.shape != distance.shape:
-                raise ValueError(
-                    f"mask of view {stem}: size {mask.shape} differs from its camera's {distance.shape}"
-                )
+            cos = rays.directions.cpu().numpy() @ -c2w[:3, 2]
+            if mask is not None:
+                h, w = distance.shape
+                mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
             views.append(
                 {
                     "c2w": c2w,
@@ -155,32 +169,74 @@ def _views_of(pipeline, masks: dict[str, np.ndarray]) -> list[dict]:
                     "cx": float(cams.cx[i]),
                     "cy": float(cams.cy[i]),
                     "depth": distance * cos,
-                    "mask": None if mask is None else np.asarray(mask, bool),
+                    "mask": mask,
                 }
             )
     return views
 
 
+def passes_due(done: int, max_steps: int, every: float, until: float, after: int) -> int:
+    """How many carving passes are due once `done` of `max_steps` steps are done: one each `every` share of the
+    fit up to `until`, none before `after` steps."""
+    if done < after:
+        return 0
+    return int(min(done / max_steps, until) / every + 1e-9)
+
+
+def in_masked_frustums(points: np.ndarray, views: list[dict], min_views: int = MIN_VIEWS) -> np.ndarray:
+    """(N,) True for the points that project inside at least `min_views` views' masks: the only cells carving
+    can decide, found by projection alone before any vote."""
+    hits = np.zeros(len(points), np.int32)
+    for view in views:
+        mask = view["mask"]
+        if mask is None or not mask.any():
+            continue
+        h, w = mask.shape
+        u, v, z = _project(
+            points, np.asarray(view["c2w"], np.float64), view["fx"], view["fy"], view["cx"], view["cy"]
+        )
+        col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        ok = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        hits[np.nonzero(ok)[0][mask[row[ok], col[ok]]]] += 1
+    return hits >= min_views
+
+
 @torch.no_grad()
 def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
     """Carve the removed object's volume (masks by image stem) out of an `inconddiff-fit` pipeline's field, judged
-    by the field's current depth, adding to the cells carved before; returns the number of cells carved in all."""
+    by the field's current depth, adding to the cells carved before; returns the number of cells carved in all.
+    Only cells inside the masked frustums are judged (`in_masked_frustums`)."""
     field = pipeline.model.field
     views = _views_of(pipeline, masks)
     centres = field.cell_centres()
-    inner = centres.abs().amax(-1) <= field.inner_fraction
-    points = field.denormalise(centres[inner]).cpu().numpy().astype(np.float64)
+    inner = (centres.abs().amax(-1) <= field.inner_fraction).cpu().numpy()
+    points = field.denormalise(centres[torch.as_tensor(inner)]).cpu().numpy().astype(np.float64)
+    candidates = in_masked_frustums(points, views)
     margin = MARGIN_VOXELS * 2 * field.scene_radius / (field.inner_fraction * field.occupancy.shape[0])
-    inside = masked_volume(points, views, margin)
+    inside = np.zeros(len(points), bool)
+    inside[candidates] = masked_volume(points[candidates], views, margin)
     carved = field.carved.clone()
     before = int(carved.sum())
-    carved[inner] |= torch.as_tensor(inside, device=carved.device)
+    flat = torch.zeros(int(inner.sum()), dtype=torch.bool, device=carved.device)
+    flat |= torch.as_tensor(inside, device=carved.device)
+    carved[torch.as_tensor(inner, device=carved.device)] |= flat
     field.set_carved(carved)
     n = int(carved.sum())
     log.info(
-        "carved %d cells where the removed object stood (%d new; %.2f%% of the inner box)",
+        "carved %d cells where the removed object stood (%d new; %d of %d judged)",
         n,
         n - before,
-        100 * n / inside.size,
+        int(candidates.sum()),
+        len(points),
     )
     return n
+
+
+def masks_from_folder(folder, stems: list[str]) -> dict[str, np.ndarray]:
+    """Object masks (255 = removed) by stem from a folder of PNGs, for the `stems` that have one."""
+    from pathlib import Path
+
+    from inconddiff.capture import read_mask
+
+    folder = Path(folder)
+    return {s: read_mask(p) for s in stems if (p := folder / f"{s}.png").is_file()}

@@ -158,9 +158,7 @@ def evaluate_capture(
             edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude
         )
         t0 = time.perf_counter()
-        carve_masks = None
-        if carve:
-            carve_masks = {st: m for st in capture.masks if (m := capture.mask(st)) is not None}
+        carve_masks = (Path(masks_dir) if masks_dir is not None else edited / "masks") if carve else None
         result = fit(
             data_dir,
             tmp / "nerf",

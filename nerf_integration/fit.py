@@ -28,27 +28,6 @@ log = logging.getLogger(__name__)
 
 RAYS_PER_BATCH = 1024
 """Rays per step of `fit` (the evaluation's fits and the speed benchmark)."""
-CARVE_EVERY = 0.2
-"""`fit(carve_masks=...)` carves the removed object's volume each time this share of the fit (of its steps, or of
-its time budget when that runs out first) has passed: first once the field's depth is settled outside the holes,
-then again, so that what the field grows in the volume after a pass is carved too."""
-CARVE_UNTIL = 0.8
-"""Share of the fit after which no more carving passes start (the field settles around the last one)."""
-CARVE_AFTER_STEPS = 150
-"""Fewest steps before the first carving pass (before them the field's depth around the holes is too rough to
-continue across them); a short fit carves fewer times."""
-
-
-def _carve_passes_due(step_done: int, seconds: float, max_steps: int, time_budget: float | None) -> int:
-    """How many carving passes are due once `step_done` steps took `seconds` (of training, carving excluded)."""
-    if step_done < CARVE_AFTER_STEPS:
-        return 0
-    progress = step_done / max_steps
-    if time_budget:
-        progress = max(progress, seconds / time_budget)
-    return int(min(progress, CARVE_UNTIL) / CARVE_EVERY + 1e-9)
-
-
 # nerfstudio's checkpoint loaders (ns-eval, ns-render, --load-dir) call torch.load without weights_only=False.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
@@ -104,7 +83,7 @@ def prepare_fit_data(
     """Write work_dir/transforms.json for the capture's registered views, images from `image_dir` (default
     capture/images), with `holdout` views (or the named `heldout` stems) kept out of training and, for the views
     named in `exclude`, the pixels where its bool mask is True kept out of the loss (nerfstudio masks, written to
-    work_dir/masks/).
+    work_dir/loss_masks/).
 
     Returns (data dir, training stems, held-out stems)."""
     capture, work_dir = Path(capture), Path(work_dir)
@@ -126,7 +105,7 @@ def prepare_fit_data(
             keep = np.ones((int(f["h"]), int(f["w"])), bool)
             if stem in exclude:
                 keep &= ~np.asarray(exclude[stem], bool)
-            path = work_dir / "masks" / f"{stem}.png"
+            path = work_dir / "loss_masks" / f"{stem}.png"
             write_image(path, keep.astype(np.uint8) * 255)
             f["mask_path"] = str(path.resolve())
     for f in frames:
@@ -150,8 +129,8 @@ class FitResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     carved_cells: int | None = None
-    """Cells carved as the removed object's volume (None when no pass ran: without `carve_masks`, or in a fit
-    shorter than `CARVE_AFTER_STEPS`)."""
+    """Cells carved as the removed object's volume (None when no pass ran: without masks, or in a fit shorter
+    than the model's `carve_after`)."""
 
 
 def fit(
@@ -164,15 +143,15 @@ def fit(
     on_step: Callable[[int, float, object], dict | None] | None = None,
     hook_every: int = 100,
     seed: int = 0,
-    carve_masks: dict[str, np.ndarray] | None = None,
+    carve_masks: str | os.PathLike | None = None,
 ) -> FitResult:
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json).
 
     `time_budget` (seconds of training, hook and carving time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
-    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (object masks
-    by image stem), the volume the masks agree the removed object filled is held empty, judged anew every
-    `CARVE_EVERY` of the fit (`nerf_integration.carve`).
+    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (a folder of
+    object masks by image stem), the volume the masks agree the removed object filled is held empty, by the
+    model's own training callback (`InconddiffFitModel`, as under `ns-train`).
     """
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer
@@ -188,6 +167,9 @@ def fit(
     config.max_num_iterations = max_steps
     config.machine.seed = seed
     config.vis = "tensorboard"
+    if hasattr(config.pipeline.model, "carve_masks"):
+        config.pipeline.model.carve_masks = Path(carve_masks) if carve_masks is not None else None
+        config.pipeline.model.carve = carve_masks is not None
     torch.manual_seed(seed)
     trainer = Trainer(config, local_rank=0, world_size=1)
     trainer.setup()
@@ -196,7 +178,7 @@ def fit(
     pipeline.train()
     fast = _fast_batches(pipeline, config.pipeline.datamanager.train_num_rays_per_batch, seed)
     history: list[dict] = []
-    train_seconds, step, carved, passes = 0.0, 0, None, 0
+    train_seconds, step = 0.0, 0
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("fitting"), BarColumn(), TextColumn("{task.completed} steps"), TimeElapsedColumn())
@@ -214,17 +196,6 @@ def fit(
             for cb in trainer.callbacks:
                 cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
             train_seconds += time.perf_counter() - t0
-            if carve_masks and step + 1 < max_steps:
-                due = _carve_passes_due(step + 1, train_seconds, max_steps, time_budget)
-                if due > passes:  # one pass for all that fell due since the last (a short fit)
-                    from nerf_integration.carve import carve_masked_volume
-
-                    t1 = time.perf_counter()
-                    pipeline.eval()
-                    carved = carve_masked_volume(pipeline, carve_masks)
-                    pipeline.train()
-                    passes = due
-                    log.info("carving pass took %.1f s (not counted as training)", time.perf_counter() - t1)
             done = step + 1 == max_steps or (time_budget is not None and train_seconds >= time_budget)
             if on_step is not None and ((step + 1) % hook_every == 0 or done):
                 pipeline.eval()
@@ -238,6 +209,7 @@ def fit(
     trainer.save_checkpoint(step)
     pipeline.eval()
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
+    carved = getattr(pipeline.model, "carved_cells", None)
     return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history, carved)
 
 

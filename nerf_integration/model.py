@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -93,6 +94,19 @@ class InconddiffFitModelConfig(ModelConfig):
     never sampled."""
     background: Literal["learned", "black", "white"] = "learned"
     """Colour behind everything: one learned RGB, or fixed black / white."""
+    carve: bool = True
+    """Hold the removed object's volume empty (`nerf_integration.carve`), judged anew during the fit, when object
+    masks are found: `carve_masks`, else the data folder's masks/ (255 = removed)."""
+    carve_masks: Path | None = None
+    """Folder of the removed object's masks (PNG by image stem, 255 = removed)."""
+    carve_every: float = 0.2
+    """A carving pass each time this share of the fit's steps has passed (what the field grows in the volume
+    after a pass is carved by the next)."""
+    carve_until: float = 0.8
+    """No pass starts after this share of the fit (the field settles around the last one)."""
+    carve_after: int = 150
+    """Fewest steps before the first pass: before them the field's depth around the holes is too rough to continue
+    across them."""
 
 
 def swap_parameters(optimizers, swapped: dict[nn.Parameter, nn.Parameter]) -> None:
@@ -151,6 +165,7 @@ class InconddiffFitModel(Model):
         self.background_logit = nn.Parameter(torch.zeros(3), requires_grad=c.background == "learned")
         self.step = 0
         self.occupancy_active = False
+        self.carved_cells: int | None = None
 
     def get_param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -198,13 +213,61 @@ class InconddiffFitModel(Model):
         def on_step(step: int) -> None:
             self.training_step(step, optimizers)
 
-        return [
+        callbacks = [
             TrainingCallback(
                 where_to_run=[TrainingCallbackLocation.BEFORE_TRAIN_ITERATION],
                 update_every_num_iters=1,
                 func=on_step,
             )
         ]
+        carving = self._carving(training_callback_attributes)
+        if carving is not None:
+            callbacks.append(
+                TrainingCallback(
+                    where_to_run=[TrainingCallbackLocation.AFTER_TRAIN_ITERATION],
+                    update_every_num_iters=1,
+                    func=carving,
+                )
+            )
+        return callbacks
+
+    def _carving(self, attributes: TrainingCallbackAttributes):
+        """The step callback that carves the removed object's volume when its passes fall due, or None without
+        masks (or with carving off)."""
+        from nerf_integration.carve import carve_masked_volume, masks_from_folder, passes_due
+        from nerf_integration.render import dataset_stems
+
+        c = self.config
+        pipeline, trainer = attributes.pipeline, attributes.trainer
+        if not c.carve or pipeline is None:
+            return None
+        folder = c.carve_masks
+        if folder is None:
+            data = getattr(pipeline.datamanager.config, "data", None)
+            folder = Path(data) / "masks" if data is not None else None
+        if folder is None or not Path(folder).is_dir():
+            return None
+        dm = pipeline.datamanager
+        stems = dataset_stems(dm.train_dataset) + dataset_stems(dm.eval_dataset)
+        masks = {k: m for k, m in masks_from_folder(folder, stems).items() if m.any()}
+        if not masks:
+            return None
+        max_steps = trainer.config.max_num_iterations if trainer is not None else None
+        passes = [0]
+
+        def carve(step: int) -> None:
+            done = step + 1
+            if max_steps is None or done >= max_steps:
+                return
+            due = passes_due(done, max_steps, c.carve_every, c.carve_until, c.carve_after)
+            if due > passes[0]:  # one pass for all that fell due since the last (a short fit)
+                pipeline.eval()
+                self.carved_cells = carve_masked_volume(pipeline, masks)
+                pipeline.train()
+                passes[0] = due
+
+        log.info("carving the removed object's volume (masks from %s)", folder)
+        return carve
 
     def background_rgb(self) -> Tensor:
         if self.config.background == "black":

@@ -136,14 +136,10 @@ def test_carved_cells_hold_no_density_and_survive_a_checkpoint():
     assert torch.allclose(f.normalise(f.denormalise(inside)), inside, atol=1e-6)
 
 
-def test_carving_passes_follow_the_fit_by_steps_or_by_time_budget():
-    from nerf_integration.fit import CARVE_AFTER_STEPS, _carve_passes_due
+def test_carving_passes_follow_the_fit():
+    from nerf_integration.carve import passes_due
 
-    due = [_carve_passes_due(s, 0.0, 1500, None) for s in (299, 300, 600, 1199, 1200, 1499)]
+    due = [passes_due(s, 1500, 0.2, 0.8, 150) for s in (299, 300, 600, 1199, 1200, 1499)]
     assert due == [0, 1, 2, 3, 4, 4]  # every fifth of the fit, none after four fifths
-    # under a time budget that ends the fit first, the passes follow the clock
-    assert _carve_passes_due(200, 17.9, 1500, 90.0) == 0
-    assert _carve_passes_due(200, 18.0, 1500, 90.0) == 1
-    assert _carve_passes_due(400, 80.0, 1500, 90.0) == 4
-    # not before the field's depth is settled, however far the clock has run
-    assert _carve_passes_due(CARVE_AFTER_STEPS - 1, 80.0, 1500, 90.0) == 0
+    assert passes_due(149, 200, 0.2, 0.8, 150) == 0  # not before the field's depth is settled
+    assert passes_due(150, 200, 0.2, 0.8, 150) == 3  # then all that fell due, at once
