@@ -49,7 +49,9 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--captures", nargs="+", default=list(HELDOUT) + ["synthetic"])
     p.add_argument("--views", type=int, default=8, help="target views per capture")
-    p.add_argument("--refs", type=int, default=16, help="views copied from per target (the product's default)")
+    p.add_argument(
+        "--refs", type=int, default=16, help="views copied from per target (the product's default)"
+    )
     p.add_argument("--working-size", type=int, default=512, help="longer side of the crop filled (quality)")
     p.add_argument("--timing-size", type=int, default=256, help="working size of the model-only timing")
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
