@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from inconddiff.capture import CaptureError, atomic_output_dir, load_capture, read_image, write_image
-from inconddiff.evaluation.metrics import LPIPS, psnr, ssim
+from inconddiff.evaluation.metrics import LPIPS, psnr, sharpness_ratio, ssim
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,26 @@ def region_scores(a: np.ndarray, b: np.ndarray, hole: np.ndarray | None, lpips: 
     return rec
 
 
+SHARPNESS_WEIGHT = 5.0
+"""dB taken off a view's hole PSNR per tenfold loss of detail in its fill (`consistency_score`)."""
+
+
+def consistency_score(views: list[dict]) -> float | None:
+    """The consistency score: over the views whose holes were left out of the fit, the PSNR of the render
+    against the edit inside the hole (how well the other views' edits predict this one), minus
+    `SHARPNESS_WEIGHT` x log10 of how much less detail the fill has than the pixels around it (its
+    `edit_sharpness`, at most 1). A smooth fill is easy for a smooth field to predict; without the second term
+    blur would win."""
+    vals = []
+    for v in views:
+        psnr_in = v["render_vs_edit"].get("in_psnr")
+        sharp = v.get("edit_sharpness")
+        if v["split"] != "hole_heldout" or psnr_in is None or sharp is None:
+            continue
+        vals.append(psnr_in + SHARPNESS_WEIGHT * math.log10(min(max(sharp, 1e-3), 1.0)))
+    return float(np.mean(vals)) if vals else None
+
+
 def _mean(records: list[dict], key: str) -> float | None:
     vals = [r[key] for r in records if r.get(key) is not None]
     return float(np.mean(vals)) if vals else None
@@ -78,6 +98,9 @@ def summarise(views: list[dict]) -> dict:
         if not recs:
             continue
         s: dict = {"views": len(recs)}
+        sharp = [r["edit_sharpness"] for r in recs if r.get("edit_sharpness") is not None]
+        if sharp:
+            s["edit_sharpness"] = float(np.mean(sharp))
         for group in ("render_vs_edit", "render_vs_gt", "edit_vs_gt"):
             rows = [r[group] for r in recs if group in r]
             if rows:
@@ -189,6 +212,8 @@ def evaluate_capture(
                 "hole_fraction": float(hole.mean()) if hole is not None else 0.0,
                 "render_vs_edit": region_scores(render, edit, hole, lpips),
             }
+            if hole is not None and hole.any():
+                rec["edit_sharpness"] = _finite(sharpness_ratio(edit, hole))
             if gt_dir is not None:
                 gt_path = next((p for p in gt_dir.glob(f"{stem}.*")), None)
                 if gt_path is None:
@@ -197,7 +222,9 @@ def evaluate_capture(
                 rec["render_vs_gt"] = region_scores(render, gt, hole, lpips)
                 rec["edit_vs_gt"] = region_scores(edit, gt, hole, lpips)
             views.append(rec)
+        summary = summarise(views)
         report = {
+            "consistency_score": consistency_score(views),
             "capture": str(edited.resolve()),
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
@@ -206,7 +233,7 @@ def evaluate_capture(
             "fit_seconds": result.seconds,
             "render_seconds": render_seconds,
             "heldout": held,
-            "summary": summarise(views),
+            "summary": summary,
             "views": views,
             "notes": (
                 "render_vs_edit in_* = inside the edited holes (consistency), out_* = outside them (control: "
@@ -259,6 +286,8 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
             f"render vs edit<br>hole: {_fmt(s.get('in_psnr'))} dB, SSIM {_fmt(s.get('in_ssim'))}, "
             f"LPIPS {_fmt(s.get('in_lpips'))}<br>outside: {_fmt(s.get('out_psnr'))} dB, SSIM {_fmt(s.get('out_ssim'))}"
         )
+        if v.get("edit_sharpness") is not None:
+            text += f"<br>detail in the fill vs around it: {_fmt(v['edit_sharpness'])}"
         if "render_vs_gt" in v:
             g, e = v["render_vs_gt"], v["edit_vs_gt"]
             text += f"<br>hole vs truth: render {_fmt(g.get('in_psnr'))} dB, edit {_fmt(e.get('in_psnr'))} dB"
@@ -275,7 +304,7 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
                         f"<td>{_fmt(g.get(k))}</td>"
                         for k in ("in_psnr", "in_ssim", "in_lpips", "out_psnr", "out_ssim", "out_lpips")
                     )
-                    + "</tr>"
+                    + f"<td>{_fmt(s.get('edit_sharpness')) if group == 'render_vs_edit' else ''}</td></tr>"
                 )
     gt_head = "<th>render error vs truth</th>" if gt_dir is not None else ""
     carve_text = ""
@@ -293,9 +322,12 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
 edited images{" except the held-out views" if report["heldout"] else ""}. Edits that agree in 3D are reproduced by its
 renders inside the holes about as well as outside them (the control). Views of the split <i>hole_heldout</i> had
 their hole pixels left out of the fit, so their hole scores say whether the edit agrees with what the other views
-put there (the consistency score).{carve_text} Error maps: |render - edit| x4.</p>
+put there.{carve_text} Error maps: |render - edit| x4.</p>
+<p><b>Consistency score: {_fmt(report.get("consistency_score"))} dB</b>: the hole PSNR of the <i>hole_heldout</i> views,
+less {SHARPNESS_WEIGHT:g} dB per tenfold loss of detail in their fills against the pixels around them (a smooth fill
+is easy to predict and would otherwise score best; "detail" below: 1 = as detailed as its surroundings).</p>
 <table><tr><th>split</th><th>pair</th><th>hole PSNR</th><th>hole SSIM</th><th>hole LPIPS</th>
-<th>outside PSNR</th><th>outside SSIM</th><th>outside LPIPS</th></tr>{"".join(summary_rows)}</table>
+<th>outside PSNR</th><th>outside SSIM</th><th>outside LPIPS</th><th>detail</th></tr>{"".join(summary_rows)}</table>
 <h2>Views</h2>
 <table><tr><th>view</th><th>edit</th><th>render</th><th>error vs edit</th>{gt_head}<th>depth</th><th>hole</th><th></th></tr>
 {"".join(rows)}</table></body></html>"""

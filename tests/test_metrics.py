@@ -86,3 +86,31 @@ def test_lpips_in_box_uses_the_mask_region():
     assert lp.in_box(a, b, mask) > lp(a, b) > 0  # the damage weighs more inside its box
     with pytest.raises(ValueError, match="at least 32"):
         lp(a[:10, :10], b[:10, :10])
+
+
+def test_sharpness_ratio_ranks_a_blurred_fill_below_a_detailed_one():
+    from scipy.ndimage import gaussian_filter
+
+    from inconddiff.evaluation.metrics import sharpness_ratio
+
+    rng = np.random.default_rng(0)
+    image = gaussian_filter(rng.random((64, 80, 3)), (1, 1, 0))
+    hole = np.zeros((64, 80), bool)
+    hole[20:44, 28:52] = True
+    assert 0.6 < sharpness_ratio(image, hole) < 1.6  # the same texture inside and around
+    blurred = image.copy()
+    blurred[hole] = gaussian_filter(image, (4, 4, 0))[hole]
+    assert sharpness_ratio(blurred, hole) < 0.2
+
+
+def test_the_consistency_score_ranks_a_blurred_fill_below_a_sharp_consistent_one():
+    from nerf_integration.evaluate import consistency_score
+
+    def view(psnr_in, sharpness, split="hole_heldout"):
+        return {"split": split, "render_vs_edit": {"in_psnr": psnr_in}, "edit_sharpness": sharpness}
+
+    sharp = [view(24.0, 0.9), view(23.0, 1.2)]
+    blurred = [view(27.0, 0.05), view(26.0, 0.08)]  # easier to predict, but nothing of the texture
+    inconsistent = [view(15.0, 1.0), view(16.0, 0.9)]
+    assert consistency_score(sharp) > consistency_score(blurred) > consistency_score(inconsistent)
+    assert consistency_score([view(30.0, 1.0, split="train")]) is None  # only held-out holes count

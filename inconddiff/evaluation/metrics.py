@@ -228,3 +228,23 @@ class LPIPS:
         """LPIPS on the bounding box of `mask` (grown to at least 32 px where the image allows)."""
         y0, y1, x0, x1 = mask_bbox(mask, pad=pad, min_size=self.MIN_SIZE)
         return self(a[y0:y1, x0:x1], b[y0:y1, x0:x1])
+
+
+def sharpness_ratio(image: np.ndarray, hole: np.ndarray, sigma: float = 1.5) -> float:
+    """High-frequency energy inside `hole` against the ring of pixels around it (mean squared difference of the
+    grey image from its Gaussian blur): about 1 for a fill as detailed as its surroundings, near 0 for a smooth
+    one. NaN without a ring."""
+    import cv2
+
+    grey = to_float(image)
+    grey = grey.mean(-1) if grey.ndim == 3 else grey
+    detail = (grey - gaussian_filter(grey, sigma)) ** 2
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        return float("nan")
+    width = max(3, int(0.25 * max(np.ptp(ys), np.ptp(xs))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    ring = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool) & ~hole
+    if not ring.any():
+        return float("nan")
+    return float(detail[hole].mean() / max(detail[ring].mean(), 1e-12))
