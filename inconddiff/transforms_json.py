@@ -47,10 +47,29 @@ def nerfstudio_transforms(frames: list[dict], mask_paths: list[str | None] | Non
     return out
 
 
+POINTS_FILE = "sparse_points.ply"
+
+
+def write_points_ply(path: Path, points: np.ndarray) -> None:
+    """Points (N, 3) as an ASCII PLY (what nerfstudio's dataparser reads with `load_3D_points`)."""
+    header = f"ply\nformat ascii 1.0\nelement vertex {len(points)}\nproperty float x\nproperty float y\n"
+    header += "property float z\nend_header\n"
+    body = "\n".join(f"{x:.6g} {y:.6g} {z:.6g}" for x, y, z in points)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + body + ("\n" if len(points) else ""))
+    os.replace(tmp, path)
+
+
 def write_transforms(
-    geometry, stems: list[str], folder: str | os.PathLike, image_dir: str = "images"
+    geometry,
+    stems: list[str],
+    folder: str | os.PathLike,
+    image_dir: str = "images",
+    points: np.ndarray | None = None,
 ) -> Path:
-    """Write folder/transforms.json for the registered views among `stems` (images as PNG by stem)."""
+    """Write folder/transforms.json for the registered views among `stems` (images as PNG by stem); with
+    `points` (N, 3, world frame), also folder/sparse_points.ply, named in transforms.json as nerfstudio's
+    `ply_file_path` (a radiance field's scene box is chosen from them)."""
     folder = Path(folder)
     frames = []
     for stem in stems:
@@ -59,8 +78,12 @@ def write_transforms(
             frames.append(
                 nerfstudio_frame(cam.K, cam.R, cam.t, cam.width, cam.height, f"{image_dir}/{stem}.png")
             )
+    meta = nerfstudio_transforms(frames)
+    if points is not None and len(points):
+        write_points_ply(folder / POINTS_FILE, points)
+        meta["ply_file_path"] = POINTS_FILE
     path = folder / "transforms.json"
     tmp = folder / ".transforms.json.tmp"
-    tmp.write_text(json.dumps(nerfstudio_transforms(frames), indent=2))
+    tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, path)
     return path

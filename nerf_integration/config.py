@@ -36,7 +36,7 @@ def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 4096) -
         mixed_precision=False,
         pipeline=VanillaPipelineConfig(
             datamanager=VanillaDataManagerConfig(
-                dataparser=NerfstudioDataParserConfig(downscale_factor=1),
+                dataparser=NerfstudioDataParserConfig(downscale_factor=1, load_3D_points=True),
                 train_num_rays_per_batch=rays_per_batch,
                 eval_num_rays_per_batch=rays_per_batch,
             ),

@@ -62,6 +62,25 @@ def _frames_from_capture(capture: Path) -> tuple[list[dict], str]:
     )
 
 
+def _points_file(capture: Path, work_dir: Path) -> Path | None:
+    """The capture's sparse points as a PLY (nerfstudio's `ply_file_path`, which the model's scene box is chosen
+    from): the one its transforms.json names, else one written to `work_dir` from its COLMAP model."""
+    tf = capture / "transforms.json"
+    if tf.is_file():
+        named = json.loads(tf.read_text()).get("ply_file_path")
+        if named and (capture / named).is_file():
+            return capture / named
+    for sparse in (capture / "sparse" / "0", capture / "gt" / "sparse" / "0"):
+        if sparse.is_dir():
+            from colmap_tools.sparse_model import load_scene_geometry
+            from inconddiff.transforms_json import POINTS_FILE, write_points_ply
+
+            work_dir.mkdir(parents=True, exist_ok=True)
+            write_points_ply(work_dir / POINTS_FILE, load_scene_geometry(sparse).points)
+            return work_dir / POINTS_FILE
+    return None
+
+
 def heldout_stems(stems: list[str], holdout: int) -> list[str]:
     """`holdout` stems spread evenly over the sorted list (none when holdout <= 0)."""
     if holdout <= 0:
@@ -111,6 +130,9 @@ def prepare_fit_data(
     for f in frames:
         f["file_path"] = str(images[f["file_path"]])
     meta = {"camera_model": "OPENCV", "frames": frames}
+    points = _points_file(capture, work_dir)
+    if points is not None:
+        meta["ply_file_path"] = str(points.resolve())
     meta["train_filenames"] = [str(images[s]) for s in train]
     # nerfstudio needs a non-empty eval split; without held-out views it evaluates on the training views.
     meta["val_filenames"] = meta["test_filenames"] = [str(images[s]) for s in (held or train)]
@@ -207,10 +229,24 @@ def fit(
             if done:
                 break
     trainer.save_checkpoint(step)
+    _close_event_writers()
     pipeline.eval()
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
     carved = getattr(pipeline.model, "carved_cells", None)
     return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history, carved)
+
+
+def _close_event_writers() -> None:
+    """Close and forget nerfstudio's event writers: they are module globals, and a writer left open keeps writing
+    into this fit's folder (which the evaluation then moves) during the next fit in the process."""
+    from nerfstudio.utils import writer
+
+    for w in writer.EVENT_WRITERS:
+        inner = getattr(w, "tb_writer", None)
+        if inner is not None:
+            inner.close()
+    writer.EVENT_WRITERS.clear()
+    writer.EVENT_STORAGE.clear()
 
 
 class _RayTable:

@@ -45,9 +45,10 @@ class InconddiffFitModelConfig(ModelConfig):
     """Nearest sample distance along a ray (scene units after nerfstudio's normalisation)."""
     far_plane: float = 1000.0
     """Farthest sample distance; the contraction maps it near the edge of the grid."""
-    scene_radius: float = 1.5
-    """Half-side of the box (scene units) that gets the fine resolution; beyond it space is contracted. Orbit
-    captures normalised by nerfstudio (cameras within [-1, 1]) need ~1.5; forward-facing ones more."""
+    scene_radius: float = 0.0
+    """Half-side of the box (scene units) that gets the fine resolution; beyond it space is contracted. 0: chosen
+    from the capture's sparse points (`auto_scene_radius`; 1.5 without points), so that a capture's own
+    surroundings, not only what its cameras circle, get the fine grid."""
     inner_fraction: float = 0.8
     """Share of the grid's extent given to the inner box."""
     resolutions: tuple[int, ...] = (128, 200, 300)
@@ -109,6 +110,22 @@ class InconddiffFitModelConfig(ModelConfig):
     across them."""
 
 
+SCENE_POINTS_QUANTILE = 0.85
+"""The inner box holds this share of the capture's sparse points (the rest is contracted)."""
+SCENE_RADIUS_RANGE = (1.0, 6.0)
+"""...within these bounds (scene units: nerfstudio scales the cameras into [-1, 1])."""
+
+
+def auto_scene_radius(points: Tensor | None) -> float:
+    """The inner box's half-side from the sparse points (N, 3) in nerfstudio's normalised frame: the
+    `SCENE_POINTS_QUANTILE` of their L-inf norms, within `SCENE_RADIUS_RANGE`; 1.5 without points."""
+    if points is None or len(points) < 10:
+        return 1.5
+    norm = torch.as_tensor(points, dtype=torch.float32).abs().amax(-1)
+    radius = float(torch.quantile(norm, SCENE_POINTS_QUANTILE))
+    return float(min(max(radius, SCENE_RADIUS_RANGE[0]), SCENE_RADIUS_RANGE[1]))
+
+
 def swap_parameters(optimizers, swapped: dict[nn.Parameter, nn.Parameter]) -> None:
     """Put new Parameters in place of old ones in nerfstudio's `Optimizers` (their Adam state starts afresh)."""
     for name, opt in optimizers.optimizers.items():
@@ -152,13 +169,16 @@ class InconddiffFitModel(Model):
         if not len(c.upsample_steps) == len(c.resolutions) - 1 == len(c.color_resolutions) - 1:
             raise ValueError("upsample_steps needs one step per resolution after the first")
         self.collider = NearFarCollider(near_plane=c.near_plane, far_plane=c.far_plane)
+        points = (self.kwargs.get("metadata") or {}).get("points3D_xyz")
+        self.scene_radius = c.scene_radius if c.scene_radius > 0 else auto_scene_radius(points)
+        log.info("inner box: %.2f scene units on either side of the centre", self.scene_radius)
         self.field = TensorVMField(
             resolution=c.resolutions[0],
             color_resolution=c.color_resolutions[0],
             density_components=c.density_components,
             color_components=c.color_components,
             sh_degree=c.sh_degree,
-            scene_radius=c.scene_radius,
+            scene_radius=self.scene_radius,
             inner_fraction=c.inner_fraction,
             occupancy_resolution=c.occupancy_resolution,
         )
@@ -291,7 +311,7 @@ class InconddiffFitModel(Model):
         stride = 1 if skip else c.warmup_stride
         # 1. Sample intervals (jittered per ray while training).
         edges = sample_edges(
-            near, far, 2 * c.scene_radius, c.num_samples // stride, c.num_far_samples // stride
+            near, far, 2 * self.scene_radius, c.num_samples // stride, c.num_far_samples // stride
         )
         deltas = edges[:, 1:] - edges[:, :-1]
         u = torch.rand(n_rays, 1, device=edges.device) if self.training else edges.new_full((n_rays, 1), 0.5)

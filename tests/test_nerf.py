@@ -327,3 +327,46 @@ def test_the_fit_carves_the_removed_object_and_keeps_the_floor(tmp_path):
     centre = np.array(obj["position"][:2])
     assert np.median(np.linalg.norm(world[:, :2] - centre, axis=1)) < 2 * obj["size"]
     assert np.mean(world[:, 2] > 0.02) > 0.9
+
+
+def test_scene_radius_follows_the_sparse_points_and_the_ply_reaches_nerfstudio(tmp_path):
+    import cv2
+    import torch
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+
+    from inconddiff.transforms_json import POINTS_FILE, write_points_ply
+    from nerf_integration.model import SCENE_RADIUS_RANGE, auto_scene_radius
+
+    rng = np.random.default_rng(0)
+    near = rng.uniform(-2.0, 2.0, (900, 3))  # 85% of the points within 2 units...
+    far = rng.uniform(3.0, 40.0, (100, 3))  # ...a few far away
+    radius = auto_scene_radius(torch.as_tensor(np.concatenate([near, far])))
+    assert 1.8 < radius < 4.0
+    assert auto_scene_radius(torch.zeros(3, 3)) == 1.5  # too few points: the orbit default
+    assert auto_scene_radius(torch.full((50, 3), 100.0)) == SCENE_RADIUS_RANGE[1]
+    # the PLY written beside transforms.json is what nerfstudio's dataparser hands the model
+    folder = tmp_path / "data"
+    (folder / "images").mkdir(parents=True)
+    frames = []
+    for i, x in enumerate((-1.0, 0.0, 1.0)):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+        pose = np.eye(4)
+        pose[0, 3] = x
+        frames.append({"file_path": f"images/{i}.png", "transform_matrix": pose.tolist()})
+    points = rng.uniform(-1, 1, (40, 3))
+    write_points_ply(folder / POINTS_FILE, points)
+    meta = {
+        "fl_x": 8,
+        "fl_y": 8,
+        "cx": 4,
+        "cy": 4,
+        "w": 8,
+        "h": 8,
+        "frames": frames,
+        "ply_file_path": POINTS_FILE,
+    }
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    outputs = (
+        NerfstudioDataParserConfig(data=folder, load_3D_points=True).setup().get_dataparser_outputs("train")
+    )
+    assert outputs.metadata["points3D_xyz"].shape == (40, 3)

@@ -90,7 +90,17 @@ def test_finetune_runs_from_a_pipeline_and_exports_one(tiny_capture, tmp_path):
     )
     pipe = InConDiffPipeline.from_pretrained(out)
     assert list(pipe.unet.config.block_out_channels) == [8, 16]
-    assert (tmp_path / "ft" / "checkpoints" / "checkpoint-3").is_dir()
+    # done: the pipeline is kept, the scratch (checkpoints, samples) is not, and a second call trains nothing
+    assert not (tmp_path / "ft" / "checkpoints").exists() and not (tmp_path / "ft" / "samples").exists()
+    stamp = (out / "model_index.json").stat().st_mtime_ns
+    again = finetune(
+        tiny_capture,
+        tmp_path / "ft",
+        model=tmp_path / "base",
+        sparse_dir=tiny_capture / "gt" / "sparse" / "0",
+    )
+    assert again == out
+    assert (out / "model_index.json").stat().st_mtime_ns == stamp
     with pytest.raises(CaptureError, match="model_index.json"):
         finetune(tiny_capture, tmp_path / "ft2", model=tmp_path / "nothing")
 

@@ -167,9 +167,12 @@ def finish_output(
     sparse = partial / "sparse" / "0"
     if sparse.is_dir():
         from colmap_tools.sparse_model import load_scene_geometry
+        from inconddiff.cameras import background_points
         from inconddiff.transforms_json import write_transforms
 
-        write_transforms(load_scene_geometry(sparse), capture.stems, partial)
+        geometry = load_scene_geometry(sparse)
+        background = geometry.points[background_points(geometry, masks)] if masks else geometry.points
+        write_transforms(geometry, capture.stems, partial, points=background)
     log = {
         "settings": json.loads((partial / "settings.json").read_text()),
         "seconds_total_this_run": round(seconds, 2),
