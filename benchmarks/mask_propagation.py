@@ -4,7 +4,7 @@ Captures: ../shared/data/statue (masks for all 29 views; its COLMAP model in dat
 reconstructed if missing) and the photo-textured benchmark scenes of `benchmarks/removal_quality.py`
 (`inconddiff.evaluation.photo_scenes.BENCHMARK_SCENES`, ground-truth masks; the capture and its run-0 COLMAP model
 from data_cache/removal_quality, made here if missing). For several pairs of annotated views (3 spread over the
-capture, 1 of neighbouring views), margins 0 and 3 px, with and without the refinement on each view's pixels
+capture, 1 of neighbouring views), margins 0 px and the default (0.4% of the longer side), with and without the refinement on each view's pixels
 (GrabCut): IoU of the propagated mask with the true one over the views not annotated (mean and worst), and recall
 (fraction of the true object covered).
 
@@ -38,7 +38,7 @@ def model_for(name: str, capture: Path) -> Path:
 
 
 def evaluate(
-    capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=(0, 3), refine=(False, True)
+    capture: Path, sparse: Path, pairs: list[tuple[str, str]], margins=(0, None), refine=(False, True)
 ) -> list[dict]:
     from colmap_tools.propagate_masks import propagate
     from colmap_tools.sparse_model import load_scene_geometry
@@ -56,7 +56,14 @@ def evaluate(
                 try:
                     result = propagate(geometry, {a: truth[a], b: truth[b]}, margin=margin, images=images)
                 except ValueError as err:
-                    rows.append({"pair": [a, b], "margin": margin, "refine": with_image, "error": str(err)})
+                    rows.append(
+                        {
+                            "pair": [a, b],
+                            "margin": "default" if margin is None else margin,
+                            "refine": with_image,
+                            "error": str(err),
+                        }
+                    )
                     continue
                 ious, recalls = [], []
                 for s, m in truth.items():
@@ -70,7 +77,7 @@ def evaluate(
                 rows.append(
                     {
                         "pair": [a, b],
-                        "margin": margin,
+                        "margin": "default" if margin is None else margin,
                         "refine": with_image,
                         "views": len(ious),
                         "iou_mean": float(np.mean(ious)),
@@ -130,7 +137,7 @@ def main() -> None:
             print(name, r, flush=True)
 
     summary = {}
-    for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}):
+    for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}, key=str):
         sel = [r for r in rows if (r["capture"], r["margin"], r["refine"]) == key and "error" not in r]
         if sel:
             summary["/".join(map(str, key))] = {

@@ -10,8 +10,8 @@ that the reconstruction alone causes) and every method removes the object using 
 - `homography`: the classical reference fill per view: the neighbour with the most SIFT inliers among the five
   best ranked, warped by a homography fit near the hole, colour matched, Telea where it has no pixels
 - `independent`: the product's default method with no references (each view on its own, K = 0)
-- `warp`: the copy fill (every view that saw the hole, earlier inventions carried, Telea for the rest)
-- `warp_own`: the same, each view inventing its own unseen part (nothing carried)
+- `warp`: the copy fill (every view that saw the hole, Telea for the rest, each view inventing its own)
+- `warp_carry`: the same, what no view saw invented once and carried to the later views (`--carry`)
 - `ours`: `inconddiff remove` with its default settings
 Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees
 (true depth and visibility); `copy_oracle` copies each hole pixel from the nearest view that sees it and takes the
@@ -47,7 +47,7 @@ METHODS = {
     "homography": None,  # not the driver: see homography_removal
     "independent": dict(refs=0),
     "warp": dict(method="warp"),
-    "warp_own": dict(method="warp", carry=False),
+    "warp_carry": dict(method="warp", carry=True),
     "ours": dict(),
 }
 KEYS = ("masked_psnr", "box_lpips", "disagreement", "fill_vs_observed_psnr", "seconds")

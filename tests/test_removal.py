@@ -192,7 +192,7 @@ def test_later_views_copy_from_the_original_views_and_take_earlier_fills_only_as
     from colmap_tools.pairs import read_pairs
     from inconddiff.removal.output import read_provenance
 
-    out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp"))
+    out = remove_object(capture, tmp_path / "out", config=RemovalConfig(method="warp", carry=True))
     cap = load_capture(capture)
     for stem in cap.stems:  # every hole pixel's provenance is on disk, nothing outside the hole
         prov = read_provenance(out / "provenance" / f"{stem}.png")
@@ -211,7 +211,7 @@ def test_later_views_copy_from_the_original_views_and_take_earlier_fills_only_as
         background_points(geometry, masks),
         read_pairs(out / "pairs.txt"),
         out,
-        RemovalConfig(method="warp"),
+        RemovalConfig(method="warp", carry=True),
     )
     log = {v["name"]: v for v in json.loads((out / "log.json").read_text())["views"]}
     order = sorted(log, key=lambda s: log[s]["order"])
@@ -223,6 +223,9 @@ def test_later_views_copy_from_the_original_views_and_take_earlier_fills_only_as
     for s in carried:  # an earlier fill offers only what it did not copy from an observation
         prov = read_provenance(out / "provenance" / f"{s.name}.png")
         assert np.array_equal(~s.invalid, (prov == 2) | (prov == 3))
+    assert carried  # the capture's holes hide background that no view sees
+    run.config = RemovalConfig(method="warp")  # the default: each view invents its own
+    assert not any(s.carried for s, _ in run.sources(order[-1], order[:-1]))
 
 
 def test_two_runs_on_the_same_capture_give_identical_images(small_capture, tmp_path):

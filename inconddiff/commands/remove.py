@@ -26,6 +26,11 @@ def add_removal_options(p) -> None:
         default=RemovalConfig.adapt_minutes,
         help="fine-tune the diffusion model on the capture itself for about this long first (0: off)",
     )
+    p.add_argument(
+        "--carry",
+        action="store_true",
+        help="invent what no view saw once, in the first view filled, and carry it to the later views",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
@@ -58,6 +63,7 @@ def config_from_args(args):
         device=args.device,
         working_size=args.working_size,
         adapt_minutes=args.adapt_minutes,
+        carry=args.carry,
     )
 
 

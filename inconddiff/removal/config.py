@@ -20,10 +20,12 @@ class RemovalConfig:
     """'warp' (the copy fill: what other views saw, Telea for the rest), 'diffusion' (the model refines the
     copy fill's seams and invents what no view saw), 'auto' (per view, whichever refills probe holes better),
     'telea' (no references)."""
-    carry: bool = True
-    """What no view saw is invented by the first view filled that holds it and carried from there to the views
-    filled later (through the geometry), so that every view shows the same invention; off, each view invents
-    its own."""
+    carry: bool = False
+    """On, what no view saw is invented by the first view filled that holds it and carried from there to the
+    views filled later (through the geometry), so that every view shows the same invention; off, each view
+    invents its own. Off by default: a carried invention lands wherever the hidden depth puts it, and on the
+    removal benchmark's scenes that disagreed with the other views more than independent inventions did
+    (benchmarks/results/removal_quality.json, `warp` against `warp_own`)."""
     model: str | None = None
     """Folder of pipeline weights; None = the shipped default."""
     steps: int | None = None
