@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from inconddiff.capture import IMAGE_SUFFIXES, read_image
-from inconddiff.evaluation.synthetic import _hash01, _random_palette, solid_texture
+from inconddiff.evaluation.synthetic_scene import _hash01, _random_palette, solid_texture
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class TextureSource:
         return img[y0 : y0 + ch, x0 : x0 + cw], {"photo": str(path), "crop_yxhw": [y0, x0, ch, cw]}
 
     def _procedural(self) -> tuple[np.ndarray, dict]:
-        """Blotches, patches and grain (synthetic.solid_texture on a plane) at a random scale."""
+        """Blotches, patches and grain (synthetic_scene.solid_texture on a plane) at a random scale."""
         n = self.procedural_side
         salt = int(self.rng.integers(1_000_000))
         scale = float(self.rng.uniform(1.5, 3.0))
