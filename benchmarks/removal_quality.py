@@ -129,6 +129,14 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def recorded_seconds(out: Path) -> float:
+    """The seconds a removal's log.json records (NaN without one: the homography baseline writes none)."""
+    log = out / "log.json"
+    if not log.is_file():
+        return float("nan")
+    return float(json.loads(log.read_text()).get("seconds_total_this_run", float("nan")))
+
+
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -165,7 +173,10 @@ def main() -> None:
                         homography_removal(folder, out)
                     else:
                         remove_object(folder, out, config=RemovalConfig(seed=run, **METHODS[method]))
-                row = {"run": run, **scores(capture, out, time.time() - t0)}
+                    seconds = time.time() - t0
+                else:  # made by an earlier run of this script: the time its log recorded
+                    seconds = recorded_seconds(out)
+                row = {"run": run, **scores(capture, out, seconds)}
                 if method in args.refit:
                     row["refit_hole_psnr"] = refit_score(capture, out, folder / f"{method}_refit")
                 scene.setdefault(method, []).append(row)
