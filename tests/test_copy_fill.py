@@ -113,3 +113,18 @@ def test_stereo_finds_the_wall_and_the_rays_find_it_behind_a_hole(texture):
     sources[0] = (cams[-0.4], DepthMap(np.full((80, 96), 3.0, np.float32), 1.0), None)
     found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (2.0, 12.0))
     assert np.allclose(found, WALL, rtol=0.01) and (seen_by[0] == 0).all() and (seen_by[1:] == 1).all()
+
+
+def test_a_far_surface_with_coarse_stereo_depth_is_confirmed_where_the_target_cannot_tell_the_difference():
+    cams = {x: camera_at(x) for x in (-0.4, -0.2, 0.0, 0.2, 0.4)}
+    far = 100.0  # 80 px focal, 0.2 baseline: under a fifth of a pixel of parallax
+    rng = np.random.default_rng(0)
+    noisy = {x: DepthMap((far * rng.uniform(0.85, 1.15, (80, 96))).astype(np.float32), 1.0) for x in cams}
+    sources = [(cams[x], noisy[x], None) for x in (-0.4, -0.2, 0.2, 0.4)]
+    found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (20.0, 400.0))
+    assert np.isfinite(found).all() and np.nanmean(seen_by == 1) > 0.9
+    assert np.abs(np.median(found) / far - 1) < 0.15
+    # a source showing a near surface there (a few pixels of parallax away) does not see the far one
+    sources[0] = (cams[-0.4], DepthMap(np.full((80, 96), 3.0, np.float32), 1.0), None)
+    found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (2.0, 400.0))
+    assert (seen_by[0] == 0).mean() > 0.9 and np.abs(np.median(found) / far - 1) < 0.15

@@ -182,7 +182,26 @@ class _Matcher:
 RAY_PLANES = 160
 """`surface_along_rays` tries this many depths per ray, uniform in inverse depth."""
 RAY_TOLERANCE = 0.03
-"""A source's depth map confirms a point along a ray when it lies within this fraction of the point's depth."""
+"""A source's depth map confirms a point along a ray when it lies within this fraction of the point's depth,
+or when the surface it shows there lands within one sample of the ray in the target: far surfaces, whose
+stereo depth is coarse, are confirmed as precisely as the target can tell them apart."""
+
+
+def _back_projector(source: Camera, target: Camera):
+    """For source pixels (remap coordinates mapx, mapy) at depths z in the source: where those points land in
+    the target (N, 2; pixel centres at +0.5)."""
+    to_target = target.R @ source.R.T
+    offset = target.t - to_target @ source.t
+    inv_k = np.linalg.inv(source.K)
+
+    def back(mapx: np.ndarray, mapy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        uv1 = np.stack([mapx + 0.5, mapy + 0.5, np.ones_like(mapx)], -1).astype(np.float64)
+        cam = (uv1 @ inv_k.T) * z[:, None] @ to_target.T + offset
+        px = cam @ target.K.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(cam[:, 2:3] > 1e-9, px[:, :2] / px[:, 2:3], np.inf)
+
+    return back
 
 
 def surface_along_rays(
@@ -214,7 +233,9 @@ def surface_along_rays(
         if invalid is not None:
             own = cv2.resize(invalid.astype(np.float32), d.shape[::-1], interpolation=cv2.INTER_AREA) > 0
             d[own] = np.nan
-        maps.append((projector(target, grid, camera), d, dmap.scale))
+        maps.append((projector(target, grid, camera), d, dmap.scale, _back_projector(camera, target)))
+    # a sample's size in the target's pixels: how far apart the target can tell two surfaces
+    sample_px = max((window[1] - window[0]) / h, (window[3] - window[2]) / w, 1.0)
     supports, residuals, ratios, hits = [], [], [], []
     for d_inv in inv:  # nearest first (inverse depth falls)
         depth = 1.0 / d_inv
@@ -222,7 +243,7 @@ def surface_along_rays(
         residual = np.zeros((h, w))
         log_ratio = np.zeros((h, w))
         plane_hits = []
-        for project, d, scale in maps:
+        for project, d, scale, back in maps:
             mapx, mapy, z, valid = project(depth)
             seen = cv2.remap(
                 d,
@@ -234,7 +255,10 @@ def surface_along_rays(
             )
             with np.errstate(invalid="ignore"):
                 r = np.abs(seen - z) / z
-                hit = valid & (r <= RAY_TOLERANCE)
+                close = r <= RAY_TOLERANCE
+                far = ~close & np.isfinite(seen)
+                close[far] = np.hypot(*(back(mapx[far], mapy[far], seen[far]) - grid[far]).T) <= sample_px
+                hit = valid & close
             support += hit
             residual += np.where(hit, r, 0.0)
             log_ratio += np.where(hit, np.log(np.where(hit, seen / z, 1.0)), 0.0)
