@@ -1,0 +1,69 @@
+"""A projected mask refined on its view's own pixels (OpenCV's GrabCut seeded by the projection), and the
+margin it is grown by (`propagate_masks` step 5)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.ndimage import binary_fill_holes
+
+REFINE_RING = 0.25
+"""GrabCut's seed: pixels within this fraction of the projected mask's size around it may be either; beyond it,
+background."""
+REFINE_CORE = 0.15
+"""...and the mask eroded by this fraction of its size is taken as the object."""
+REFINE_LIMITS = (0.5, 1.6)
+"""A refined mask whose area leaves this range of the projected mask's is not trusted: the projection stays."""
+
+
+def refine_with_image(image: np.ndarray, projected: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """`projected` (bool) moved onto the object's edges in `image` (uint8 RGB) by GrabCut, seeded by it; the
+    projection itself where GrabCut's answer is implausible (`REFINE_LIMITS`)."""
+    ys, xs = np.nonzero(projected)
+    if len(ys) < 16:
+        return projected
+    size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    ring, core = max(3, int(REFINE_RING * size)), max(1, int(REFINE_CORE * size))
+    h, w = projected.shape
+    y0, y1 = max(0, ys.min() - 2 * ring), min(h, ys.max() + 2 * ring + 1)
+    x0, x1 = max(0, xs.min() - 2 * ring), min(w, xs.max() + 2 * ring + 1)
+    m = projected[y0:y1, x0:x1].astype(np.uint8)
+    disc = lambda r: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))  # noqa: E731
+    seed = np.full(m.shape, cv2.GC_BGD, np.uint8)
+    seed[cv2.dilate(m, disc(ring)) > 0] = cv2.GC_PR_BGD
+    seed[m > 0] = cv2.GC_PR_FGD
+    seed[cv2.erode(m, disc(core)) > 0] = cv2.GC_FGD
+    if not (seed == cv2.GC_BGD).any() or not ((seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)).any():
+        return projected
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1, :3])
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(crop, seed, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    refined = (seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)
+    refined = binary_fill_holes(refined)
+    ratio = refined.sum() / max(m.sum(), 1)
+    if not REFINE_LIMITS[0] <= ratio <= REFINE_LIMITS[1]:
+        return projected
+    out = np.zeros_like(projected)
+    out[y0:y1, x0:x1] = refined
+    return out
+
+
+MARGIN_FRACTION = 0.004
+"""The default margin a propagated mask is grown by, as a fraction of the image's longer side (2 px at 512):
+enough to cover the object's blended edge pixels, not so much that the fill must invent more."""
+
+
+def default_margin(shape: tuple[int, int]) -> int:
+    """`MARGIN_FRACTION` of an image of `shape` (h, w), at least one pixel."""
+    return max(1, round(MARGIN_FRACTION * max(shape)))
+
+
+def dilate(mask: np.ndarray, margin: int) -> np.ndarray:
+    """`mask` grown by `margin` pixels (a disc)."""
+    if margin <= 0:
+        return mask
+    return (
+        cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2))
+        > 0
+    )
