@@ -54,7 +54,7 @@ def main() -> None:
 
     from inconddiff.evaluation.metrics import LPIPS, psnr
     from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
-    from inconddiff.training.train import ShardData
+    from inconddiff.training.shards import ShardData
 
     torch.set_num_threads(2)
     data = ShardData(args.data)

@@ -55,7 +55,8 @@ def test_adaptation_lowers_the_loss_on_the_captures_own_samples(capture, tiny_pi
     from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
     from inconddiff.training.finetune import adapt, adaptation_samples, masks_for
     from inconddiff.training.samples import SceneData
-    from inconddiff.training.train import ShardData, loss_fn
+    from inconddiff.training.shards import ShardData
+    from inconddiff.training.train import loss_fn
 
     cap = load_capture(capture)
     masks = {s: cap.mask(s) for s in cap.stems}

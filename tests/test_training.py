@@ -13,7 +13,8 @@ from tiny_model import TINY
 
 from inconddiff.training.holes import random_hole
 from inconddiff.training.samples import MAX_REFS, SceneData, make_sample, without_view, write_shard
-from inconddiff.training.train import ShardData, loss_fn
+from inconddiff.training.shards import ShardData
+from inconddiff.training.train import loss_fn
 
 
 def test_random_holes_have_the_asked_area():

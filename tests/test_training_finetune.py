@@ -11,7 +11,8 @@ from tiny_model import TINY
 
 from inconddiff.capture import CaptureError, load_capture
 from inconddiff.training.samples import SceneData, make_sample, write_shard
-from inconddiff.training.train import ShardData, loss_fn
+from inconddiff.training.shards import ShardData
+from inconddiff.training.train import loss_fn
 
 
 @pytest.fixture(scope="module")
