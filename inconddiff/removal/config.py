@@ -25,7 +25,7 @@ class RemovalConfig:
     views filled later (through the geometry), so that every view shows the same invention; off, each view
     invents its own. Off by default: a carried invention lands wherever the hidden depth puts it, and on the
     removal benchmark's scenes that disagreed with the other views more than independent inventions did
-    (benchmarks/results/removal_quality.json, `warp` against `warp_own`)."""
+    (`benchmarks/removal_quality.py`, `warp_carry` against `warp`; docs/RESULTS.md)."""
     model: str | None = None
     """Folder of pipeline weights; None = the shipped default."""
     steps: int | None = None
