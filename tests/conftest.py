@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,12 @@ def small_capture(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("synth") / "small"
     return generate_capture(out, SynthConfig(views=16, width=160, height=120, seed=0))
+
+
+@pytest.fixture
+def capture(tiny_capture, tmp_path) -> Path:
+    """A copy of the tiny synthetic capture with its ground-truth model as sparse/0."""
+    cap = tmp_path / "capture"
+    shutil.copytree(tiny_capture, cap)
+    shutil.copytree(cap / "gt" / "sparse" / "0", cap / "sparse" / "0")
+    return cap

@@ -4,35 +4,17 @@ every pixel outside the holes and leave the input untouched."""
 from __future__ import annotations
 
 import argparse
-import hashlib
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import tree_hash
 from tiny_model import TINY
 
 from inconddiff.capture import load_capture, read_image
 from inconddiff.removal.config import RemovalConfig
 from inconddiff.removal.driver import remove_object
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-@pytest.fixture
-def capture(tiny_capture, tmp_path) -> Path:
-    cap = tmp_path / "capture"
-    shutil.copytree(tiny_capture, cap)
-    shutil.copytree(cap / "gt" / "sparse" / "0", cap / "sparse" / "0")
-    return cap
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +24,6 @@ with run_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()
 """
-
-
-@pytest.fixture
-def capture(tiny_capture, tmp_path) -> Path:
-    cap = tmp_path / "capture"
-    shutil.copytree(tiny_capture, cap)
-    shutil.copytree(cap / "gt" / "sparse" / "0", cap / "sparse" / "0")
-    return cap
 
 
 def hold_lock(out: Path) -> subprocess.Popen:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tree_hash
 
 from inconddiff.capture import CaptureError, load_capture, read_image, write_image
 from inconddiff.evaluation.metrics import psnr
@@ -16,24 +14,6 @@ from inconddiff.removal.config import RemovalConfig
 from inconddiff.removal.driver import remove_object
 from inconddiff.removal.fillers import WarpFiller
 from inconddiff.removal.request import FillRequest
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-@pytest.fixture
-def capture(tiny_capture, tmp_path) -> Path:
-    """A copy of the tiny synthetic capture with its ground-truth model as sparse/0."""
-    cap = tmp_path / "capture"
-    shutil.copytree(tiny_capture, cap)
-    shutil.copytree(cap / "gt" / "sparse" / "0", cap / "sparse" / "0")
-    return cap
 
 
 def test_outputs_keep_names_sizes_and_unmasked_pixels(capture, tmp_path):
