@@ -86,7 +86,8 @@ def carve_volume(
     grow: float = 0.15,
 ) -> tuple[np.ndarray, float]:
     """Voxel centres (N, 3) inside a box around the object whose projection lies in the mask of every
-    annotated view that sees them; and the voxel size.
+    annotated view that sees them, and within each annotated view's depth slab (`within_depth_slabs`); and
+    the voxel size.
 
     The box holds the grown bounding box of `points` and a cube, centred on their median, as large as the
     biggest annotated mask seen at that depth: a small object may offer only a handful of SIFT points, all on
@@ -114,7 +115,39 @@ def carve_volume(
         in_mask = np.zeros(len(grid), dtype=bool)
         in_mask[inside] = mask[y[inside], x[inside]]
         keep &= in_mask | ~inside  # a view only carves where it sees
+    keep &= within_depth_slabs(grid, points, cameras, masks)
     return grid[keep], size
+
+
+SLAB_FRONT = 0.25
+"""Along an annotated view, the object may start this many of its widths in front of its nearest point..."""
+SLAB_BACK = 0.5
+"""...and end this many of its widths behind its farthest: sparse points lie on the surface the view sees,
+and an object is rarely much deeper than it is wide."""
+
+
+def within_depth_slabs(
+    grid: np.ndarray, points: np.ndarray, cameras: dict[str, Camera], masks: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Boolean (N,) of `grid` points inside every annotated view's depth slab: between its object points'
+    nearest and farthest depths (2nd and 98th percentiles), widened by `SLAB_FRONT` and `SLAB_BACK` times the
+    object's width (its mask's narrower side at that depth). Two masks alone bound the object only across
+    their own lines of sight: views facing each other, or close together, leave it free in depth, and the
+    hull they carve then projects far larger than the object into the views between them."""
+    keep = np.ones(len(grid), dtype=bool)
+    centre = np.median(points, axis=0)
+    for name, mask in masks.items():
+        cam = cameras[name]
+        _, z_centre = cam.project(centre[None])
+        ys, xs = np.nonzero(mask)
+        if not len(ys) or z_centre[0] <= 0:
+            continue
+        width = min(np.ptp(ys) + 1, np.ptp(xs) + 1) * z_centre[0] / cam.K[0, 0]
+        _, z_points = cam.project(points)
+        near, far = np.percentile(z_points, 2), np.percentile(z_points, 98)
+        _, z = cam.project(grid)
+        keep &= (z >= near - SLAB_FRONT * width) & (z <= far + SLAB_BACK * width)
+    return keep
 
 
 def free_space_carve(

@@ -3,9 +3,9 @@
 1. Object points: sparse points that an annotated view observes inside its mask and no annotated view
    observes outside it.
 2. Cleaning with open3d: statistical outlier removal, then DBSCAN; the largest cluster is the object.
-3. A dense volume: voxels in the object points' (grown) bounding box whose projections fall inside the mask
-   of every annotated view that sees them (a visual hull carved by the annotations, bounded in depth by the
-   points).
+3. A dense volume: voxels in a box around the object points whose projections fall inside the mask of
+   every annotated view that sees them (a visual hull carved by the annotations), and whose depth in each
+   annotated view lies within a slab around the points' (about one object width deep).
 4. Projection of the voxels into every registered view, splatted at their footprint, holes filled. Views that
    see none of it get an empty mask.
    With the images at hand, every view's stereo depth map carves the volume too (it sees past what is empty).

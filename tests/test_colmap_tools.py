@@ -205,3 +205,33 @@ def test_distortion_model_gets_an_undistorted_pinhole_copy(small_capture, tmp_pa
         assert m.any() == original.any()
     with pytest.raises(CaptureError, match="already exists"):
         undistort_capture(capture, out, sparse_dir=sparse)
+
+
+def _looking_at(centre: np.ndarray, size: int = 128):
+    """A camera at `centre` looking at the origin (y down), focal length `size`."""
+    from inconddiff.cameras import Camera
+
+    forward = -centre / np.linalg.norm(centre)
+    right = np.cross(forward, [0.0, -1.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    K = np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1.0]])
+    return Camera(K, R, -R @ centre, size, size)
+
+
+def test_carved_volume_is_bounded_in_depth_when_the_annotated_views_face_each_other():
+    """Masks of two views facing each other leave the object free along their common axis; the depth slabs
+    around its points keep the volume about as deep as the object, so a side view sees it at its size."""
+    from colmap_tools.object_volume import carve_volume, splat_mask
+
+    cube = np.stack(np.meshgrid(*[np.linspace(-0.2, 0.2, 9)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    cameras = {"front": _looking_at(np.array([0, 0, -4.0])), "back": _looking_at(np.array([0, 0, 4.0]))}
+    side = _looking_at(np.array([4.0, 0, 0]))
+    masks = {name: splat_mask(cube, 0.05, cam) for name, cam in cameras.items()}
+    surface = cube[np.isclose(np.abs(cube[:, 2]), 0.2)]  # what sparse points see: the faces toward the views
+    voxels, size = carve_volume(surface, cameras, masks, resolution=48, grow=0.3)
+    assert np.abs(voxels[:, 2]).max() < 0.2 + 0.5 * 0.4 + 2 * size  # at most half a width behind the points
+    truth = splat_mask(cube, 0.05, side)
+    seen = splat_mask(voxels, size, side)
+    assert iou(seen, truth) > 0.6
