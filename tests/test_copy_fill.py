@@ -128,3 +128,28 @@ def test_a_far_surface_with_coarse_stereo_depth_is_confirmed_where_the_target_ca
     sources[0] = (cams[-0.4], DepthMap(np.full((80, 96), 3.0, np.float32), 1.0), None)
     found, seen_by = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (2.0, 400.0))
     assert (seen_by[0] == 0).mean() > 0.9 and np.abs(np.median(found) / far - 1) < 0.15
+
+
+def test_a_surface_beyond_the_sparse_points_far_bound_still_gets_a_depth(texture):
+    """Sparse points rarely reach the sky or a distant facade: the sweeps go on past the far bound they give,
+    so a wall at 5 is measured (as far) with a range that ends at 2.5, and the rays behind a hole find it."""
+    from inconddiff.prior.stereo import sweep_inverse_depths
+
+    inv = sweep_inverse_depths(1.0, 2.5, 32)
+    assert np.isclose(inv[0], 1.0) and inv[-1] > 0 and (np.diff(inv) < 0).all() and 1 / inv[-1] > 50
+    cams = {x: camera_at(x) for x in (-0.4, -0.2, 0.0, 0.2, 0.4)}
+    images = {x: render(c, texture) for x, c in cams.items()}
+    depth = view_depth(
+        cams[0.0], images[0.0], None, [(cams[x], images[x], None) for x in (-0.2, 0.2)], (1.0, 2.5)
+    )
+    trusted = np.isfinite(depth.depth)
+    assert trusted.mean() > 0.5 and np.median(depth.depth[trusted]) > 3.0
+    maps = {
+        x: view_depth(
+            cams[x], images[x], None, [(cams[y], images[y], None) for y in cams if y != x][:2], (1.0, 2.5)
+        )
+        for x in (-0.4, -0.2, 0.2, 0.4)
+    }
+    sources = [(cams[x], maps[x], None) for x in maps]
+    found, _ = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (1.0, 2.5))
+    assert np.isfinite(found).mean() > 0.8 and np.nanmedian(found) > 3.0

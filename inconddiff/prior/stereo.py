@@ -40,6 +40,17 @@ MIN_ANGLE_DEG = 1.0
 """Neighbours closer than this in viewing angle to the view (at their shared points) measure no depth."""
 
 
+def sweep_inverse_depths(near: float, far: float, planes: int) -> np.ndarray:
+    """Inverse depths to sweep, nearest first: `planes` steps uniform in inverse depth from `near` to `far`, then
+    on at the same step until infinity (the last one a quarter step short of it). The far bound comes from
+    sparse points, which rarely reach the sky, a distant facade or trees far behind: beyond it the sweep needs
+    few more planes, and content out there would otherwise have no depth at all."""
+    step = (1.0 / near - 1.0 / far) / max(planes - 1, 1)
+    inv = 1.0 / near - step * np.arange(int(np.floor(1.0 / near / step)) + 1)
+    inv = inv[inv > 0.5 * step]
+    return np.append(inv, 0.25 * step)
+
+
 @dataclass
 class DepthMap:
     """A view's dense z-depth on a coarse grid of its image (NaN where not trusted)."""
@@ -120,14 +131,15 @@ def view_depth(
     grid = np.stack([(xs + 0.5) / scale, (ys + 0.5) / scale], -1)
     matcher = _Matcher(_small_gray(image, shape), grid, camera, neighbours, side)
     near, far = depth_range
-    inv_depths = np.linspace(1.0 / near, 1.0 / far, planes)
+    inv_depths = sweep_inverse_depths(near, far, planes)
     costs = np.stack([matcher.cost(np.full(shape, 1.0 / d)) for d in inv_depths])
     best = np.argmin(costs, axis=0)
-    interior = (best > 0) & (best < planes - 1)
-    step = inv_depths[1] - inv_depths[0] if planes > 1 else 0.0
+    interior = best > 0  # the farthest plane stands for everything beyond it
+    step = inv_depths[1] - inv_depths[0] if len(inv_depths) > 1 else 0.0
     fine = np.linspace(-1.0, 1.0, REFINE_STEPS) * step  # the winner's plane and half a step either side
     coarse = inv_depths[best]
-    fine_costs = np.stack([matcher.cost(1.0 / np.maximum(coarse + f, 1e-12)) for f in fine])
+    farthest = inv_depths[-1]
+    fine_costs = np.stack([matcher.cost(1.0 / np.maximum(coarse + f, farthest)) for f in fine])
     k = np.argmin(fine_costs, axis=0)
     c0 = np.take_along_axis(fine_costs, k[None], 0)[0]
     cm = np.take_along_axis(fine_costs, np.maximum(k - 1, 0)[None], 0)[0]
@@ -135,7 +147,7 @@ def view_depth(
     curvature = cm + cp - 2 * c0
     offset = np.where(curvature > 1e-6, 0.5 * (cm - cp) / np.maximum(curvature, 1e-6), 0.0)
     offset = np.clip(np.where((k > 0) & (k < REFINE_STEPS - 1), offset, 0.0), -0.5, 0.5)
-    inv = coarse + fine[k] + offset * (fine[1] - fine[0])
+    inv = np.maximum(coarse + fine[k] + offset * (fine[1] - fine[0]), farthest)
     trusted = (c0 < MAX_COST) & (np.sqrt(matcher.var_ref) >= MIN_TEXTURE) & interior
     if invalid is not None:
         own = cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
@@ -226,7 +238,7 @@ def surface_along_rays(
     h, w = shape
     grid = crop_pixel_grid(window, shape)
     near, far = depth_range
-    inv = np.linspace(1.0 / near, 1.0 / far, planes)
+    inv = sweep_inverse_depths(near, far, planes)
     maps = []
     for camera, dmap, invalid in sources:
         d = dmap.depth.copy()
