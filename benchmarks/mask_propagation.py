@@ -97,6 +97,34 @@ def spread_pairs(stems: list[str], n: int = 3) -> list[tuple[str, str]]:
     return pairs + [(stems[k // 3], stems[k // 3 + 1])]
 
 
+def summarise(rows: list[dict]) -> dict:
+    """Mean IoU per capture/margin/refine over the pairs (worst: the worst view of any pair), and the same over
+    the photo scenes together."""
+    summary = {}
+    for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}, key=str):
+        sel = [r for r in rows if (r["capture"], r["margin"], r["refine"]) == key and "error" not in r]
+        if sel:
+            summary["/".join(map(str, key))] = {
+                "iou_mean": float(np.mean([r["iou_mean"] for r in sel])),
+                "iou_worst": float(np.min([r["iou_worst"] for r in sel])),
+                "recall_mean": float(np.mean([r["recall_mean"] for r in sel])),
+            }
+    for margin in (0, "default"):
+        for refine in (False, True):
+            sel = [
+                v
+                for k, v in summary.items()
+                if k.endswith(f"/{margin}/{refine}") and not k.startswith("statue")
+            ]
+            if sel:
+                summary[f"photo_scenes/{margin}/{refine}"] = {
+                    "iou_mean": float(np.mean([v["iou_mean"] for v in sel])),
+                    "iou_worst": float(np.min([v["iou_worst"] for v in sel])),
+                    "recall_mean": float(np.mean([v["recall_mean"] for v in sel])),
+                }
+    return summary
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", nargs="*", default=None)
@@ -136,28 +164,7 @@ def main() -> None:
             rows.append({"capture": name, **r})
             print(name, r, flush=True)
 
-    summary = {}
-    for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}, key=str):
-        sel = [r for r in rows if (r["capture"], r["margin"], r["refine"]) == key and "error" not in r]
-        if sel:
-            summary["/".join(map(str, key))] = {
-                "iou_mean": float(np.mean([r["iou_mean"] for r in sel])),
-                "iou_worst": float(np.min([r["iou_worst"] for r in sel])),
-                "recall_mean": float(np.mean([r["recall_mean"] for r in sel])),
-            }
-    for margin in (0, 3):
-        for refine in (False, True):
-            sel = [
-                v
-                for k, v in summary.items()
-                if k.endswith(f"/{margin}/{refine}") and not k.startswith("statue")
-            ]
-            if sel:
-                summary[f"photo_scenes/{margin}/{refine}"] = {
-                    "iou_mean": float(np.mean([v["iou_mean"] for v in sel])),
-                    "iou_worst": float(np.min([v["iou_worst"] for v in sel])),
-                    "recall_mean": float(np.mean([v["recall_mean"] for v in sel])),
-                }
+    summary = summarise(rows)
     print("\naverage over pairs (worst = worst view over all pairs); key = capture/margin/refined")
     for k, v in summary.items():
         print(
