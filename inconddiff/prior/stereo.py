@@ -1,11 +1,12 @@
 """Dense depth of what a view sees, by plane-sweep stereo against its covisible neighbours (CPU, plain arrays).
 
 COLMAP's dense stereo needs CUDA; this is the classical sweep at a coarse working size instead. For each
-fronto-parallel plane (uniform in inverse depth over the range of the view's sparse points), every neighbour is
-warped onto the view and compared with it by normalised cross-correlation over a small window; a pixel's cost
-at a plane is the mean of its best two neighbours' (so one neighbour that does not see the surface does no
-harm), and the cheapest plane wins, refined to sub-plane precision. Pixels are trusted where the winner is a
-clear match on texture; a neighbour's own hole (the object) never counts as seeing anything.
+fronto-parallel plane (uniform in inverse depth from the nearest of the view's sparse points on to infinity,
+`sweep_inverse_depths`), every neighbour is warped onto the view and compared with it by normalised
+cross-correlation over a small window; a pixel's cost at a plane is the mean of its best two neighbours' (so
+one neighbour that does not see the surface does no harm), and the cheapest plane wins, refined to sub-plane
+precision. Pixels are trusted where the winner is a clear match on texture; a neighbour's own hole (the object)
+never counts as seeing anything.
 
 The depth maps serve twice: the hidden background behind a target's hole is the surface along its rays that
 the other views' depth maps confirm (`surface_along_rays`), and a source view hides a point wherever its own
@@ -25,7 +26,8 @@ from inconddiff.prior.warp import projector
 STEREO_SIDE = 256
 """Depth maps are computed at this many pixels along the view's longer side."""
 STEREO_PLANES = 128
-"""Fronto-parallel planes swept, uniform in inverse depth."""
+"""Fronto-parallel planes swept between the sparse points' depth bounds, uniform in inverse depth (and a
+few more beyond, at the same step)."""
 STEREO_NEIGHBOURS = 4
 """Covisible views each view is matched against."""
 NCC_WINDOW = 7
@@ -120,7 +122,7 @@ def view_depth(
     planes: int = STEREO_PLANES,
 ) -> DepthMap:
     """Dense depth of the view (`camera`, `image`; `invalid` = its own hole, left NaN) from `neighbours`
-    (camera, image, own hole or None), sweeping `depth_range` (nearest, farthest): fronto-parallel planes
+    (camera, image, own hole or None), sweeping `depth_range` (nearest, farthest, and on to infinity): planes
     first, then a finer sweep of `REFINE_STEPS` depths per pixel around each pixel's winner (a plane's step
     is a few percent of the depth over a wide range)."""
     shape, scale = _coarse_shape(camera, side)
