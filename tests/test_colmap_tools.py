@@ -208,14 +208,11 @@ def test_distortion_model_gets_an_undistorted_pinhole_copy(small_capture, tmp_pa
 
 
 def _looking_at(centre: np.ndarray, size: int = 128):
-    """A camera at `centre` looking at the origin (y down), focal length `size`."""
+    """A camera at `centre` looking at the origin (world y down), focal length `size`."""
     from inconddiff.cameras import Camera
+    from inconddiff.evaluation.synthetic import look_at
 
-    forward = -centre / np.linalg.norm(centre)
-    right = np.cross(forward, [0.0, -1.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
+    R = look_at(centre, np.zeros(3), up=(0.0, -1.0, 0.0))
     K = np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1.0]])
     return Camera(K, R, -R @ centre, size, size)
 
