@@ -97,6 +97,15 @@ def spread_pairs(stems: list[str], n: int = 3) -> list[tuple[str, str]]:
     return pairs + [(stems[k // 3], stems[k // 3 + 1])]
 
 
+def _pooled(entries: list[dict]) -> dict:
+    """Mean IoU and recall of `entries`, and the worst IoU of any of them."""
+    return {
+        "iou_mean": float(np.mean([e["iou_mean"] for e in entries])),
+        "iou_worst": float(np.min([e["iou_worst"] for e in entries])),
+        "recall_mean": float(np.mean([e["recall_mean"] for e in entries])),
+    }
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean IoU per capture/margin/refine over the pairs (worst: the worst view of any pair), and the same over
     the photo scenes together."""
@@ -104,24 +113,13 @@ def summarise(rows: list[dict]) -> dict:
     for key in sorted({(r["capture"], r["margin"], r["refine"]) for r in rows}, key=str):
         sel = [r for r in rows if (r["capture"], r["margin"], r["refine"]) == key and "error" not in r]
         if sel:
-            summary["/".join(map(str, key))] = {
-                "iou_mean": float(np.mean([r["iou_mean"] for r in sel])),
-                "iou_worst": float(np.min([r["iou_worst"] for r in sel])),
-                "recall_mean": float(np.mean([r["recall_mean"] for r in sel])),
-            }
+            summary["/".join(map(str, key))] = _pooled(sel)
     for margin in (0, "default"):
         for refine in (False, True):
-            sel = [
-                v
-                for k, v in summary.items()
-                if k.endswith(f"/{margin}/{refine}") and not k.startswith("statue")
-            ]
+            suffix = f"/{margin}/{refine}"
+            sel = [v for k, v in summary.items() if k.endswith(suffix) and not k.startswith("statue")]
             if sel:
-                summary[f"photo_scenes/{margin}/{refine}"] = {
-                    "iou_mean": float(np.mean([v["iou_mean"] for v in sel])),
-                    "iou_worst": float(np.min([v["iou_worst"] for v in sel])),
-                    "recall_mean": float(np.mean([v["recall_mean"] for v in sel])),
-                }
+                summary[f"photo_scenes{suffix}"] = _pooled(sel)
     return summary
 
 
