@@ -56,6 +56,23 @@ def test_a_hole_seen_whole_by_two_other_views_is_copied_from_them(texture):
     assert set(np.unique(result.label[hole()])) <= {0, 1}
 
 
+def test_far_views_that_share_a_mistake_do_not_outvote_the_near_views_that_are_right(texture):
+    """Four far views agree on a wrong colour (as warps through a wrong depth of a plain surface would); the two
+    nearest views see the wall. The consistency check listens to the nearest rays, so the wall is copied."""
+    target = camera_at(0.0)
+    truth = render(target, texture)
+    damaged = np.where(hole()[..., None], 0.0, truth)
+    near = [CopySource(f"n{x}", camera_at(x), render(camera_at(x), texture)) for x in (-0.1, 0.1)]
+    grey = np.full((80, 96, 3), 0.5)
+    grey[~hole()] = truth[~hole()]  # the same around the hole, so that colour matching leaves them alone
+    far = [CopySource(f"f{x}", camera_at(x), grey) for x in (-1.0, -0.8, 0.8, 1.0)]
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    result = copy_fill(damaged, hole(), target, grid, np.full((80, 96), WALL), far + near)
+    assert (result.provenance[hole()] == COPIED).all()
+    assert set(np.unique(result.label[hole()])) <= {4, 5}
+    assert np.abs(result.fill[hole()] - truth[hole()]).mean() < 0.01
+
+
 def test_invented_content_only_fills_what_no_view_observed_and_is_marked(texture):
     target = camera_at(0.0)
     truth = render(target, texture)

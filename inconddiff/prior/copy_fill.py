@@ -2,8 +2,10 @@
 
 Every source view is warped into the target's crop through the depth of the hidden background. Observed
 sources are the capture's own pixels (a view's hole excluded); where three or more of them see a pixel, those
-that disagree with their median colour (clutter in front of the surface in that view, a wrong depth) are left
-out. Each hole pixel then takes the consistent observed source whose ray at that 3D point is closest to the
+that disagree with the median colour of the three whose rays are closest to the target's (clutter in front of
+the surface in that view, a wrong depth) are left out. The median is taken over the nearest rays only because
+far views see the surface through warps that magnify any depth error: where many of them see a pixel, their
+shared mistake would otherwise outvote the near views that are right. Each hole pixel then takes the consistent observed source whose ray at that 3D point is closest to the
 target's (the least foreshortened, least magnified view of that surface). What no view observed is taken from
 content an earlier fill invented (carried sources), so that it is invented once and looks the same from every
 view; only what neither offers is invented here, by Telea from the copied pixels around it.
@@ -31,8 +33,12 @@ KEPT, COPIED, CARRIED, INVENTED = 0, 1, 2, 3
 earlier fill invented, invented by this fill."""
 
 CONSISTENCY_TOLERANCE = 0.08
-"""Where at least three observed sources see a pixel, those whose colour differs from their median by more than
-this (mean absolute difference over RGB, colours in [0, 1]) are not copied from there."""
+"""Where at least three observed sources see a pixel, those whose colour differs from the median of the
+`CONSISTENCY_SOURCES` nearest by more than this (mean absolute difference over RGB, colours in [0, 1]) are not
+copied from there."""
+CONSISTENCY_SOURCES = 3
+"""The median colour a pixel's sources are checked against is taken over this many of them, those whose rays
+at the pixel's 3D point are closest to the target's."""
 
 
 @dataclass
@@ -111,7 +117,7 @@ def copy_fill(
     label = np.full((h, w), -1, np.int64)
     observed = [i for i, s in enumerate(sources) if not s.carried]
     carried = [i for i, s in enumerate(sources) if s.carried]
-    usable = _consistent(observed, warps, valids, hole, speck)
+    usable = _consistent(observed, warps, valids, cosines, hole, speck)
     for group, mark in ((observed, COPIED), (carried, CARRIED)):
         todo = hole & (provenance == KEPT)
         if not group or not todo.any():
@@ -137,10 +143,16 @@ def copy_fill(
 
 
 def _consistent(
-    observed: list[int], warps: list[np.ndarray], valids: list[np.ndarray], hole: np.ndarray, speck: int
+    observed: list[int],
+    warps: list[np.ndarray],
+    valids: list[np.ndarray],
+    cosines: list[np.ndarray],
+    hole: np.ndarray,
+    speck: int,
 ) -> dict[int, np.ndarray]:
     """Per observed source, where it may be copied from: valid, and where three or more sources see the pixel,
-    within `CONSISTENCY_TOLERANCE` of their median colour."""
+    within `CONSISTENCY_TOLERANCE` of the median colour of the `CONSISTENCY_SOURCES` with the highest
+    `cosines` there."""
     if not observed:
         return {}
     valid = np.stack([valids[i] for i in observed]) & hole[None]
@@ -149,8 +161,13 @@ def _consistent(
     if crowded.any():
         colours = np.stack([warps[i][crowded] for i in observed])  # (sources, pixels, 3)
         seen = valid[:, crowded]
+        cos = np.where(seen, np.stack([cosines[i][crowded] for i in observed]), -np.inf)
+        nearest = np.zeros_like(seen)
+        top = np.argsort(-cos, axis=0, kind="stable")[:CONSISTENCY_SOURCES]
+        np.put_along_axis(nearest, top, True, axis=0)
+        nearest &= seen
         with np.errstate(all="ignore"):
-            median = np.nanmedian(np.where(seen[..., None], colours, np.nan), axis=0)
+            median = np.nanmedian(np.where(nearest[..., None], colours, np.nan), axis=0)
         for k, i in enumerate(observed):
             out[i][crowded] &= np.abs(colours[k] - median).mean(-1) <= CONSISTENCY_TOLERANCE
     return {i: without_specks(ok | ~hole, speck) & ok for i, ok in out.items()}
