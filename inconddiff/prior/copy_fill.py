@@ -5,10 +5,11 @@ sources are the capture's own pixels (a view's hole excluded); where three or mo
 that disagree with the median colour of the three whose rays are closest to the target's (clutter in front of
 the surface in that view, a wrong depth) are left out. The median is taken over the nearest rays only because
 far views see the surface through warps that magnify any depth error: where many of them see a pixel, their
-shared mistake would otherwise outvote the near views that are right. Each hole pixel then takes the consistent observed source whose ray at that 3D point is closest to the
-target's (the least foreshortened, least magnified view of that surface). What no view observed is taken from
-content an earlier fill invented (carried sources), so that it is invented once and looks the same from every
-view; only what neither offers is invented here, by Telea from the copied pixels around it.
+shared mistake would otherwise outvote the near views that are right. Each hole pixel then takes the
+consistent observed source whose ray at that 3D point is closest to the target's (the least foreshortened,
+least magnified view of that surface). What no view observed is taken from content an earlier fill invented
+(carried sources), so that it is invented once and looks the same from every view; only what neither offers
+is invented here, by Telea from the copied pixels around it.
 
 The result marks each hole pixel's provenance (`COPIED`, `CARRIED`, `INVENTED`), so that invented content is
 never later taken for observed content.
