@@ -8,7 +8,7 @@ capture, 1 of neighbouring views), margins 0 px and the default (0.4% of the lon
 (GrabCut): IoU of the propagated mask with the true one over the views not annotated (mean and worst), and recall
 (fraction of the true object covered).
 
-Run: .venv/bin/python benchmarks/mask_propagation.py [--only NAME ...]
+Run: .venv/bin/python benchmarks/mask_propagation.py [--only NAME ...] (--only keeps the other captures' rows)
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ def summarise(rows: list[dict]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", nargs="*", default=None)
+    p.add_argument(
+        "--only", nargs="*", default=None, help="recompute these captures; the JSON keeps the others' rows"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dataclasses import replace
@@ -162,13 +164,16 @@ def main() -> None:
             rows.append({"capture": name, **r})
             print(name, r, flush=True)
 
+    out = ROOT / "benchmarks" / "results" / "mask_propagation.json"
+    if args.only and out.is_file():
+        kept = [r for r in json.loads(out.read_text())["rows"] if r["capture"] not in args.only]
+        rows = kept + rows
     summary = summarise(rows)
     print("\naverage over pairs (worst = worst view over all pairs); key = capture/margin/refined")
     for k, v in summary.items():
         print(
             f"{k:<32} IoU mean {v['iou_mean']:.3f}  worst {v['iou_worst']:.3f}  recall {v['recall_mean']:.3f}"
         )
-    out = ROOT / "benchmarks" / "results" / "mask_propagation.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     print(f"wrote {out}")

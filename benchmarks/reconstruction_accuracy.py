@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inconddiff.evaluation.camera_error import umeyama
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SYNTH = {
@@ -32,19 +34,6 @@ SYNTH = {
     "synth_forward_s0": dict(views=30, seed=0, path="forward"),
     "synth_orbit_s4": dict(views=30, seed=4, path="orbit"),
 }
-
-
-def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Similarity (s, R, t) minimising ||dst - (s R src + t)||^2."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.eye(3)
-    if np.linalg.det(U) * np.linalg.det(Vt) < 0:
-        D[2, 2] = -1
-    R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / a.var(0).sum())
-    return s, R, mu_d - s * R @ mu_s
 
 
 def read_middlebury_par(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
