@@ -170,3 +170,30 @@ def test_a_surface_beyond_the_sparse_points_far_bound_still_gets_a_depth(texture
     sources = [(cams[x], maps[x], None) for x in maps]
     found, _ = surface_along_rays(cams[0.0], (25, 55, 35, 65), (30, 30), sources, (1.0, 2.5))
     assert np.isfinite(found).mean() > 0.8 and np.nanmedian(found) > 3.0
+
+
+def test_stereo_leaves_no_depth_of_the_object_on_the_background_beside_its_hole(texture):
+    """A textured card at depth 2.5 stands in front of the wall in every view, each view's hole covering it
+    exactly. A matching window that reaches into the hole would carry the card's depth onto the wall beside
+    it, and the rays behind another view's hole would then stop at the card."""
+    card = 2.5
+
+    def with_card(cam: Camera) -> tuple[np.ndarray, np.ndarray]:
+        grid = crop_pixel_grid((0, cam.height, 0, cam.width), (cam.height, cam.width)).reshape(-1, 2)
+        X = cam.unproject(grid, np.full(len(grid), card))
+        on = ((np.abs(X[:, 0]) < 0.3) & (np.abs(X[:, 1]) < 0.25)).reshape(cam.height, cam.width)
+        mapx = (X[:, 0] * 40 + 100).reshape(cam.height, cam.width).astype(np.float32)
+        mapy = (X[:, 1] * 40 + 100).reshape(cam.height, cam.width).astype(np.float32)
+        front = cv2.remap(texture[::-1], mapx, mapy, cv2.INTER_LINEAR).astype(np.float64)
+        return np.where(on[..., None], front, render(cam, texture)), on
+
+    cams = {x: camera_at(x) for x in (-0.2, 0.0, 0.2)}
+    views = {x: with_card(c) for x, c in cams.items()}
+    image, own = views[0.0]
+    depth = view_depth(cams[0.0], image, own, [(cams[x], *views[x]) for x in (-0.2, 0.2)], (2.0, 12.0)).depth
+    assert np.isnan(depth[own]).all()
+    beside = np.isfinite(depth) & ~own
+    assert beside.mean() > 0.5
+    near = beside & (cv2.dilate(own.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0)
+    assert near.sum() > 100
+    assert (depth[near] > 3.2).all()  # near the wall's depth (5), never the card's (2.5)

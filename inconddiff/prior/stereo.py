@@ -153,7 +153,9 @@ def view_depth(
     trusted = (c0 < MAX_COST) & (np.sqrt(matcher.var_ref) >= MIN_TEXTURE) & interior
     if invalid is not None:
         own = cv2.resize(invalid.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
-        trusted &= ~own
+        # a window that reaches into the hole matches the object's texture, and carries the object's depth
+        # onto the background beside it: no depth within half a window of the hole
+        trusted &= cv2.dilate(own.astype(np.uint8), np.ones((NCC_WINDOW, NCC_WINDOW), np.uint8)) == 0
     depth = np.where(trusted & (inv > 0), 1.0 / np.maximum(inv, 1e-12), np.nan).astype(np.float32)
     return DepthMap(depth, scale)
 
