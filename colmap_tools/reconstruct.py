@@ -25,9 +25,9 @@ EXHAUSTIVE_MAX_IMAGES = 60
 
 # Feature extraction settings that differ from COLMAP's defaults, and why:
 EXTRACTION_OPTIONS = {
-    # affine-adapted SIFT: wide-baseline views (20 degrees apart) of repeated texture at low resolution
-    # matched the wrong copies of the texture with plain SIFT, and the model came out bent; affine
-    # adaptation registers them right, with more points everywhere, at about 1.3x the extraction time
+    # affine-adapted SIFT: with plain SIFT, wide-baseline views (20 degrees apart) of repeated texture at
+    # low resolution matched the wrong copies of the texture and the model came out bent; affine adaptation
+    # registers them right, with more points everywhere, and reconstruction takes about 1.3x as long
     "sift.estimate_affine_shape": True,
 }
 
