@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inconddiff.evaluation.camera_error import umeyama
+from inconddiff.evaluation.camera_error import camera_errors, true_poses
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -52,51 +52,26 @@ def truth_for(name: str, capture: Path) -> dict[str, tuple[np.ndarray, np.ndarra
     """True (R, t) world-to-camera per image file name."""
     if name == "temple_ring":
         return {n: (R, t) for n, (_, R, t) in read_middlebury_par(capture / "templeR_par.txt").items()}
-    from inconddiff.evaluation.synthetic import load_gt_cameras
-
-    g = load_gt_cameras(capture)
-    return {str(n): (g["R"][i], g["t"][i]) for i, n in enumerate(g["names"])}
+    return true_poses(capture)
 
 
 def evaluate(sparse: Path, truth: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
-    import pycolmap
-
     from colmap_tools.reconstruct import model_stats
 
     stats = model_stats(sparse)
-    rec = pycolmap.Reconstruction(str(sparse))
-    names, est_c, true_c, est_R, true_R = [], [], [], [], []
-    for img in rec.images.values():
-        if not img.has_pose or img.name not in truth:
-            continue
-        pose = img.cam_from_world().matrix()
-        R, t = pose[:, :3], pose[:, 3]
-        Rt, tt = truth[img.name]
-        names.append(img.name)
-        est_c.append(-R.T @ t)
-        true_c.append(-Rt.T @ tt)
-        est_R.append(R)
-        true_R.append(Rt)
-    est_c, true_c = np.array(est_c), np.array(true_c)
-    s, Ra, ta = umeyama(est_c, true_c)
-    aligned = s * est_c @ Ra.T + ta
-    extent = float(np.linalg.norm(true_c.max(0) - true_c.min(0)))
-    err = np.linalg.norm(aligned - true_c, axis=1) / extent
-    # Optical-axis error (roll-free): temple_ring's images were turned upright for this data set, views
+    # Optical-axis error is roll-free: temple_ring's images were turned upright for this data set, views
     # 1-31 one way and 32-47 the other, so the rolls in templeR_par.txt do not match the stored images.
-    axes_est = np.array([R[2] for R in est_R]) @ Ra.T
-    axes_true = np.array([R[2] for R in true_R])
-    rot = np.degrees(np.arccos(np.clip((axes_est * axes_true).sum(1), -1.0, 1.0)))
+    errors = camera_errors(sparse, truth)
     return {
         "registered": len(stats["registered"]),
         "total": len(truth),
         "unregistered": sorted(set(truth) - set(stats["registered"])),
         "reprojection_error_px": stats["reprojection_error_px"],
         "points": stats["points"],
-        "centre_error_mean": float(err.mean()),
-        "centre_error_max": float(err.max()),
-        "axis_error_deg_mean": float(np.mean(rot)),
-        "extent": extent,
+        "centre_error_mean": float(errors.centre.mean()),
+        "centre_error_max": float(errors.centre.max()),
+        "axis_error_deg_mean": float(errors.axis_deg.mean()),
+        "extent": errors.extent,
     }
 
 

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from colmap_tools.reconstruct import reconstruct
-from inconddiff.evaluation.camera_error import centre_errors
+from inconddiff.evaluation.camera_error import camera_errors, true_poses
 from inconddiff.evaluation.photo_scenes import BENCHMARK_SCENES, generate_photo_scene
-from inconddiff.evaluation.synthetic import load_gt_cameras
 
 SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
 
@@ -26,8 +25,7 @@ def test_sparse_orbit_of_repeated_texture_registers_every_camera_in_place(tmp_pa
         tmp_path / "orbit", replace(BENCHMARK_SCENES["orbit_mid_256"], texture_dir=str(SHARED_TRAIN))
     )
     rec = reconstruct(capture, tmp_path / "model", seed=0)
-    gt = load_gt_cameras(capture)
-    truth = {str(n): (gt["R"][i], gt["t"][i]) for i, n in enumerate(gt["names"])}
+    truth = true_poses(capture)
     assert rec.num_reg_images() == len(truth)
-    errors = centre_errors(tmp_path / "model" / "sparse" / "0", truth)
+    errors = camera_errors(tmp_path / "model" / "sparse" / "0", truth).centre
     assert np.mean(errors) < 0.01 and np.max(errors) < 0.03

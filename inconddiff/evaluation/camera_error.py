@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,23 +21,47 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.nda
     return s, R, mu_d - s * R @ mu_s
 
 
-def centre_errors(
+def true_poses(capture: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The true world-to-camera (R, t) of a generated capture (gt/cameras.npz), by image file name."""
+    from inconddiff.evaluation.synthetic import load_gt_cameras
+
+    gt = load_gt_cameras(capture)
+    return {str(n): (gt["R"][i], gt["t"][i]) for i, n in enumerate(gt["names"])}
+
+
+@dataclass
+class CameraErrors:
+    """Per registered view with a true pose, after the best similarity alignment of the camera centres."""
+
+    centre: np.ndarray
+    """Distance of the camera centre from the true one, as a fraction of `extent`."""
+    axis_deg: np.ndarray
+    """Angle between the optical axis and the true one (roll left out)."""
+    extent: float
+    """Diagonal of the true centres' bounding box."""
+
+
+def camera_errors(
     sparse_dir: str | os.PathLike, truth: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> np.ndarray:
-    """Per registered view of the COLMAP model, the distance of its camera centre from the true one after the
-    best similarity alignment, as a fraction of the diagonal of the true centres' bounding box. `truth` maps
-    image file names to the true world-to-camera (R, t)."""
+) -> CameraErrors:
+    """The errors of the COLMAP model's cameras against `truth` (image file name -> true world-to-camera
+    (R, t))."""
     import pycolmap
 
-    est, true = [], []
+    est_c, true_c, est_axes, true_axes = [], [], [], []
     for img in pycolmap.Reconstruction(str(sparse_dir)).images.values():
         if not img.has_pose or img.name not in truth:
             continue
         pose = img.cam_from_world().matrix()
-        R, t = truth[img.name]
-        est.append(-pose[:, :3].T @ pose[:, 3])
-        true.append(-R.T @ t)
-    est, true = np.array(est), np.array(true)
-    s, R, t = umeyama(est, true)
-    extent = float(np.linalg.norm(true.max(0) - true.min(0)))
-    return np.linalg.norm(s * est @ R.T + t - true, axis=1) / extent
+        R, t = pose[:, :3], pose[:, 3]
+        Rt, tt = truth[img.name]
+        est_c.append(-R.T @ t)
+        true_c.append(-Rt.T @ tt)
+        est_axes.append(R[2])
+        true_axes.append(Rt[2])
+    est_c, true_c = np.array(est_c), np.array(true_c)
+    s, Ra, ta = umeyama(est_c, true_c)
+    extent = float(np.linalg.norm(true_c.max(0) - true_c.min(0)))
+    centre = np.linalg.norm(s * est_c @ Ra.T + ta - true_c, axis=1) / extent
+    cos = (np.array(est_axes) @ Ra.T * np.array(true_axes)).sum(1)
+    return CameraErrors(centre, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), extent)
