@@ -173,6 +173,9 @@ def _attempt(
     _apply(extraction, EXTRACTION_OPTIONS, "FeatureExtractionOptions")
     _apply(extraction, preset.get("extraction", {}), "FeatureExtractionOptions")
     matching = _apply(pycolmap.FeatureMatchingOptions(), preset.get("matching", {}), "FeatureMatchingOptions")
+    # matching threads finish their pairs in an order the scheduler picks, and verification draws its RANSAC
+    # samples per thread: one thread keeps both in one order
+    matching.num_threads = num_threads
     verification = _apply(
         pycolmap.TwoViewGeometryOptions(), preset.get("verification", {}), "TwoViewGeometryOptions"
     )
@@ -227,9 +230,9 @@ def reconstruct(
     separate fx, fy drift apart where the focal length is weakly observed (forward-facing captures).
     When views stay unregistered (or no model is found) and `retry_hard`, a second run with
     HARD_PRESET is made and the model with more registered views kept. Every random choice (RANSAC, the
-    mapper's) is seeded with `seed`, and feature extraction (`num_threads`, default 1) and mapping run on one
-    thread, whose order of work does not change from run to run: the same images give the same model on the
-    same machine. More extraction threads are faster and give a slightly different model each time.
+    mapper's) is seeded with `seed`, and feature extraction and matching (`num_threads`, default 1) and mapping
+    run on one thread, whose order of work does not change from run to run: the same images give the same model
+    on the same machine. More threads are faster and may give a slightly different model each time.
     Returns the pycolmap.Reconstruction. Views COLMAP could not register are logged by name.
     """
     capture_dir = Path(capture_dir)
