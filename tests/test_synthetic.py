@@ -16,6 +16,8 @@ from inconddiff.evaluation.synthetic import (
     camera_path,
     generate_capture,
     load_gt_cameras,
+    render_view,
+    supersample_for,
 )
 
 
@@ -68,11 +70,11 @@ def _object_hits(capture, cfg: SynthConfig):
     obj_only = o3d.t.geometry.RaycastingScene()
     obj_only.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(scene.object_mesh))
     clean, _, _ = scene.raycasting_scene(with_object=False)
-    s = cfg.supersample
+    s = supersample_for(cfg)
     offsets = [((i + 0.5) / s, (j + 0.5) / s) for j in range(s) for i in range(s)]
     out = []
     for R, t in zip(Rs, ts, strict=True):
-        rays = _pixel_rays(K, R, t, cfg.width, cfg.height, offsets).reshape(-1, 6)
+        rays = _pixel_rays(K, R, t, cfg.width, slice(0, cfg.height), offsets).reshape(-1, 6)
         t_obj = obj_only.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
         t_bg = clean.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
         out.append((t_obj < t_bg).reshape(cfg.height, cfg.width, -1).any(axis=2))
@@ -158,3 +160,26 @@ def test_bad_settings_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown camera path"):
         generate_capture(tmp_path / "b", SynthConfig(views=3, width=32, height=32, path="spiral"))
     assert not (tmp_path / "b").exists()
+
+
+def test_a_view_rendered_in_row_chunks_is_the_view_rendered_whole(monkeypatch):
+    """Large views are rendered a band of rows at a time; the bands' seams must not show."""
+    import inconddiff.evaluation.synthetic as synthetic
+
+    cfg = SynthConfig(views=2, width=48, height=40, seed=5)
+    rng = np.random.default_rng(cfg.seed)
+    scene = build_scene(rng, cfg.num_clutter)
+    K, Rs, ts = camera_path(cfg, rng)
+    scenes = scene.raycasting_scene(with_object=False), scene.raycasting_scene(with_object=True)
+    whole = render_view(*scenes, K, Rs[0], ts[0], cfg.width, cfg.height, 3)
+    monkeypatch.setattr(synthetic, "RENDER_ROWS", 7)
+    banded = render_view(*scenes, K, Rs[0], ts[0], cfg.width, cfg.height, 3)
+    assert whole[2].any() and not whole[2].all()  # the object is in view, and not everywhere
+    for a, b in zip(whole, banded, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_large_views_take_one_ray_per_pixel():
+    assert supersample_for(SynthConfig(width=640, height=480)) == 3
+    assert supersample_for(SynthConfig(width=1920, height=1080)) == 1
+    assert supersample_for(SynthConfig(width=1920, height=1080, supersample=2)) == 2

@@ -53,12 +53,24 @@ class SynthConfig:
     """Camera path: 'orbit' (360 degrees around the objects) or 'forward' (forward-facing grid)."""
     hfov_deg: float = 55.0
     """Horizontal field of view."""
-    supersample: int = 3
-    """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches."""
+    supersample: int | None = None
+    """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches. None: 3 up to
+    `SUPERSAMPLE_MAX_SIDE` pixels on the longer side, 1 beyond, where a pixel is already small against the
+    textures (9 rays a pixel would make a 1080p view take half a minute)."""
     num_clutter: int = 6
     """Objects besides the removable one."""
     sparse_points_per_view: int = 150
     """Ground-truth sparse points sampled per view for gt/sparse/0 (a perfect SfM model)."""
+
+
+SUPERSAMPLE_MAX_SIDE = 1024
+
+
+def supersample_for(cfg: SynthConfig) -> int:
+    """`cfg.supersample`, or the default for its image size."""
+    if cfg.supersample is not None:
+        return cfg.supersample
+    return 3 if max(cfg.width, cfg.height) <= SUPERSAMPLE_MAX_SIDE else 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,10 +122,10 @@ LIGHT_DIR = np.array([0.45, -0.35, 0.82]) / np.linalg.norm([0.45, -0.35, 0.82])
 FILL_DIR = np.array([-0.6, 0.7, 0.4]) / np.linalg.norm([-0.6, 0.7, 0.4])
 
 
-def _pixel_rays(K, R, t, width, height, offsets) -> np.ndarray:
-    """Rays (H, W, S, 6) through sub-pixel `offsets` (list of (du, dv) in [0, 1))."""
+def _pixel_rays(K, R, t, width, rows: slice, offsets) -> np.ndarray:
+    """Rays (H, W, S, 6) of the image rows `rows` through sub-pixel `offsets` (list of (du, dv) in [0, 1))."""
     c = -R.T @ t
-    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    u, v = np.meshgrid(np.arange(width), np.arange(rows.start, rows.stop))
     rays = []
     for du, dv in offsets:
         x = (u + du - K[0, 2]) / K[0, 0]
@@ -147,27 +159,57 @@ def _shade(rs, surfaces, rays: np.ndarray):
     return np.clip(col, 0, 1), np.where(hit, gid, -1), t_hit
 
 
+RENDER_ROWS = 128
+"""Image rows rendered at a time: bounds the memory of a large view's rays and shading."""
+
+
 def render_view(scene_clean, scene_full, K, R, t, width, height, supersample):
     """Images with and without the object, the object's mask and z-depth with and without it."""
+    full = np.empty((height, width, 3), np.uint8)
+    clean = np.empty((height, width, 3), np.uint8)
+    mask = np.empty((height, width), bool)
+    depth_f = np.empty((height, width), np.float32)
+    depth_c = np.empty((height, width), np.float32)
+    for y0 in range(0, height, RENDER_ROWS):
+        rows = slice(y0, min(height, y0 + RENDER_ROWS))
+        parts = _render_rows(scene_clean, scene_full, K, R, t, width, rows, supersample)
+        for whole, part in zip((full, clean, mask, depth_f, depth_c), parts, strict=True):
+            whole[rows] = part
+    return full, clean, mask, depth_f, depth_c
+
+
+def _render_rows(scene_clean, scene_full, K, R, t, width, rows: slice, supersample):
+    """`render_view` over the image rows `rows`."""
+    import open3d as o3d
+
     rs_c, surf_c, _ = scene_clean
     rs_f, surf_f, obj_id = scene_full
     s = supersample
-    offsets = [((i + 0.5) / s, (j + 0.5) / s) for j in range(s) for i in range(s)] + [(0.5, 0.5)]
-    rays = _pixel_rays(K, R, t, width, height, offsets)
+    offsets = [((i + 0.5) / s, (j + 0.5) / s) for j in range(s) for i in range(s)]
+    centre = (s * s) // 2 if s % 2 else len(offsets)  # an odd grid has a ray through the pixel centre
+    if s % 2 == 0:
+        offsets.append((0.5, 0.5))
+    rays = _pixel_rays(K, R, t, width, rows, offsets)
+    height = rays.shape[0]
     flat = rays.reshape(-1, 6)
     col_c, _, t_c = _shade(rs_c, surf_c, flat)
-    col_f, gid_f, t_f = _shade(rs_f, surf_f, flat)
+    # the scenes differ only by the object: a ray that misses it sees what it sees in the clean scene
+    gid_f = rs_f.cast_rays(o3d.core.Tensor(flat))["geometry_ids"].numpy().astype(np.int64)
+    on_object = gid_f == obj_id
+    col_f, t_f = col_c.copy(), t_c.copy()
+    if on_object.any():
+        col_o, _, t_o = _shade(rs_f, surf_f, flat[on_object])
+        col_f[on_object], t_f[on_object] = col_o, t_o
     n_off = len(offsets)
     col_c = col_c.reshape(height, width, n_off, 3)[:, :, : s * s].mean(2)
     col_f = col_f.reshape(height, width, n_off, 3)[:, :, : s * s].mean(2)
-    hits_obj = (gid_f == obj_id).reshape(height, width, n_off)
-    mask = hits_obj.any(axis=2)
+    mask = on_object.reshape(height, width, n_off).any(axis=2)
     clean = np.round(col_c * 255).astype(np.uint8)
     full = np.where(mask[..., None], np.round(col_f * 255).astype(np.uint8), clean)
     # z-depth at the pixel centre: distance along the ray times the ray's cosine with the optical axis
-    cos = (rays[:, :, -1, 3:] @ R[2]).astype(np.float64)
-    depth_c = (t_c.reshape(height, width, n_off)[:, :, -1] * cos).astype(np.float32)
-    depth_f = (t_f.reshape(height, width, n_off)[:, :, -1] * cos).astype(np.float32)
+    cos = (rays[:, :, centre, 3:] @ R[2]).astype(np.float64)
+    depth_c = (t_c.reshape(height, width, n_off)[:, :, centre] * cos).astype(np.float32)
+    depth_f = (t_f.reshape(height, width, n_off)[:, :, centre] * cos).astype(np.float32)
     depth_c[~np.isfinite(depth_c)] = 0.0
     depth_f[~np.isfinite(depth_f)] = 0.0
     return full, clean, mask, depth_f, depth_c
@@ -294,12 +336,13 @@ def generate_capture(
     clean_rs = scene.raycasting_scene(with_object=False)
     full_rs = scene.raycasting_scene(with_object=True)
     names = [f"view_{i:03d}.png" for i in range(cfg.views)]
+    supersample = supersample_for(cfg)
     out = Path(out)
     coverage, depths = [], []
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         for i in track(range(cfg.views), description=f"rendering {cfg.views} views", disable=None):
             full, clean, mask, depth_f, depth_c = render_view(
-                clean_rs, full_rs, K, Rs[i], ts[i], cfg.width, cfg.height, cfg.supersample
+                clean_rs, full_rs, K, Rs[i], ts[i], cfg.width, cfg.height, supersample
             )
             stem = Path(names[i]).stem
             write_image(tmp / "images" / names[i], full)
@@ -323,7 +366,7 @@ def generate_capture(
         (tmp / "gt" / "transforms.json").write_text(json.dumps(transforms, indent=2))
         np.savez(tmp / "gt" / "cameras.npz", K=K, R=Rs, t=ts, names=np.array(names))
         meta = {
-            "config": asdict(cfg),
+            "config": {**asdict(cfg), "supersample": supersample},
             "objects": scene.objects,
             "room_half_size": ROOM_HALF,
             "room_height": ROOM_HEIGHT,
