@@ -1,5 +1,7 @@
 """Warps on plain arrays: the projection of lifted pixels into a reference, and the fold and smear tests."""
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -75,3 +77,17 @@ def test_lookup_agrees_with_lifting_each_pixel_and_projecting_it():
     expected = (inside & (z > 1e-6)).reshape(25, 40) & np.isfinite(depth)
     assert valid[expected].all() and not valid[~np.isfinite(depth)].any()
     assert expected.any() and (~expected).any()
+
+
+def test_a_mapping_that_runs_off_to_infinity_is_distorted_and_does_not_hide_the_smear():
+    """Where a warp's lookup runs off to huge coordinates, its stretch overflows float32: those pixels are
+    distorted, and the smear elsewhere in the same warp is still found."""
+    ys, xs = np.mgrid[0:20, 0:60].astype(np.float32)
+    valid = np.ones(xs.shape, bool)
+    smear = np.where(xs < 20, xs, np.where(xs < 30, 20 + 0.1 * (xs - 20), xs - 9)).astype(np.float32)
+    smear[:, 50:] = np.float32(1e30) * (xs[:, 50:] - 49)  # a ray that grazes the reference's image plane
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning reaches the user
+        bad = distorted(smear, ys, valid)
+    assert bad[:, 50:].all()
+    assert bad[:, 21:29].all() and not bad[:, :19].any()

@@ -148,10 +148,12 @@ def folded(mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
 def anisotropy(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Per pixel, the ratio of a mapping's strongest to its weakest stretch (the singular values of its
     Jacobian [[a, b], [c, d]], from `jacobian`): 1 for a similarity, large where one direction is smeared."""
-    s = a * a + b * b + c * c + d * d
-    det = np.abs(a * d - b * c)
-    root = np.sqrt(np.maximum(s * s - 4 * det * det, 0))
-    return np.sqrt((s + root) / np.maximum(s - root, 1e-12))
+    with np.errstate(over="ignore", invalid="ignore"):  # a mapping that runs off to infinity: inf, distorted
+        s = a * a + b * b + c * c + d * d
+        det = np.abs(a * d - b * c)
+        root = np.sqrt(np.maximum(s * s - 4 * det * det, 0))
+        ratio = np.sqrt((s + root) / np.maximum(s - root, 1e-12))
+    return np.where(np.isfinite(ratio), ratio, np.inf)
 
 
 MAX_ANISOTROPY = 3.0
