@@ -16,12 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from colmap_tools.retrieval import retrieval_pairs, write_pairs
 from inconddiff.capture import CaptureError, exif_orientation, list_images
 
 logger = logging.getLogger(__name__)
 
-# Exhaustive matching up to this many images, sequential matching beyond.
+# Exhaustive matching up to this many images; beyond, retrieval pairs (`retrieval`), whose number grows
+# linearly with the images.
 EXHAUSTIVE_MAX_IMAGES = 60
+MATCHERS = ("exhaustive", "retrieval", "sequential")
 
 # Feature extraction settings that differ from COLMAP's defaults, and why:
 EXTRACTION_OPTIONS = {
@@ -199,6 +202,16 @@ def _attempt(
             pycolmap.match_exhaustive(
                 db, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu
             )
+        elif matcher == "retrieval":
+            pairing = pycolmap.ImportedPairingOptions()
+            pairing.match_list_path = write_pairs(retrieval_pairs(db, seed), tmp / "pairs.txt")
+            pycolmap.match_image_pairs(
+                db,
+                matching_options=matching,
+                pairing_options=pairing,
+                verification_options=verification,
+                device=pycolmap.Device.cpu,
+            )
         else:
             pycolmap.match_sequential(
                 db, matching_options=matching, verification_options=verification, device=pycolmap.Device.cpu
@@ -224,7 +237,8 @@ def reconstruct(
 ):
     """Reconstruct `capture_dir/images` and write the largest model to `<output_dir>/sparse/0`.
 
-    `matcher` is 'auto' (exhaustive up to 60 images, else sequential), 'exhaustive' or 'sequential'.
+    `matcher` is 'auto' (exhaustive up to 60 images, else retrieval), 'exhaustive', 'retrieval' (each image
+    with the images most like it and the next few in name order: `retrieval`) or 'sequential'.
     Images of one size share one camera; images of different sizes get one camera per size.
     `camera_model` defaults to SIMPLE_PINHOLE (one focal length, principal point at the centre): PINHOLE's
     separate fx, fy drift apart where the focal length is weakly observed (forward-facing captures).
@@ -245,9 +259,9 @@ def reconstruct(
     out = Path(output_dir) if output_dir is not None else capture_dir
     target = out / "sparse" / "0"
     if matcher == "auto":
-        matcher = "exhaustive" if len(names) <= EXHAUSTIVE_MAX_IMAGES else "sequential"
-    if matcher not in ("exhaustive", "sequential"):
-        raise ValueError(f"unknown matcher {matcher!r}: use 'auto', 'exhaustive' or 'sequential'")
+        matcher = "exhaustive" if len(names) <= EXHAUSTIVE_MAX_IMAGES else "retrieval"
+    if matcher not in MATCHERS:
+        raise ValueError(f"unknown matcher {matcher!r}: use 'auto', {', '.join(map(repr, MATCHERS))}")
     groups = _group_images_by_size(image_dir)
     if len(groups) > 1:
         logger.info("images come in %d sizes: one camera per size", len(groups))
@@ -308,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("capture")
     p.add_argument("--out", default=None, help="write OUT/sparse/0 instead of CAPTURE/sparse/0")
-    p.add_argument("--matcher", default="auto", choices=("auto", "exhaustive", "sequential"))
+    p.add_argument("--matcher", default="auto", choices=("auto", *MATCHERS))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     reconstruct(args.capture, args.out, args.matcher)

@@ -1,0 +1,60 @@
+"""Retrieval pairs: a large unordered capture is matched along a linear number of pairs, and still registers."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from colmap_tools import reconstruct as reconstruct_module
+from colmap_tools import retrieval
+from colmap_tools.retrieval import pairs_from_bags
+
+
+def test_pairs_are_the_most_similar_images_and_the_next_ones_in_name_order():
+    names = ["c.png", "a.png", "d.png", "b.png", "e.png"]
+    bags = np.eye(5)
+    bags[0, 4] = bags[4, 0] = 1.0  # c and e look alike
+    bags /= np.linalg.norm(bags, axis=1, keepdims=True)
+    pairs = pairs_from_bags(names, bags, retrieved=1, in_order=1)
+    assert len(pairs) == len(set(pairs))
+    as_sets = {frozenset(p) for p in pairs}
+    assert frozenset(("c.png", "e.png")) in as_sets  # retrieved
+    for a, b in (("a.png", "b.png"), ("b.png", "c.png"), ("c.png", "d.png"), ("d.png", "e.png")):
+        assert frozenset((a, b)) in as_sets  # name order
+    assert frozenset(("a.png", "e.png")) not in as_sets
+
+
+def test_an_unordered_capture_registers_every_view_without_exhaustive_matching(
+    small_capture, tmp_path, monkeypatch
+):
+    """The small orbit with its file names shuffled (name order says nothing), 4 retrieved images each."""
+    shuffled = tmp_path / "shuffled"
+    (shuffled / "images").mkdir(parents=True)
+    sources = sorted((small_capture / "images").iterdir())
+    for new, k in enumerate(np.random.default_rng(0).permutation(len(sources))):
+        shutil.copy(sources[k], shuffled / "images" / f"photo_{new:02d}.png")
+    monkeypatch.setattr(retrieval, "RETRIEVAL_NEIGHBOURS", 4)
+    monkeypatch.setattr(retrieval, "NAME_ORDER_NEIGHBOURS", 0)
+    chosen = []
+
+    def recorded(database, seed=0):
+        pairs = retrieval.pairs_from_bags(*_bags(database, seed), retrieved=4, in_order=0)
+        chosen.append(len(pairs))
+        return pairs
+
+    def _bags(database, seed):
+        import pycolmap
+
+        db = pycolmap.Database.open(str(database))
+        images = sorted(db.read_all_images(), key=lambda im: im.name)
+        descriptors = [np.asarray(db.read_descriptors(im.image_id).data) for im in images]
+        db.close()
+        return [im.name for im in images], retrieval.bags_of_words(descriptors, seed)
+
+    monkeypatch.setattr(reconstruct_module, "retrieval_pairs", recorded)
+    rec = reconstruct_module.reconstruct(shuffled, output_dir=tmp_path / "out", matcher="retrieval")
+    n = len(sources)
+    assert rec.num_reg_images() == n
+    # every attempt (the hard preset's too) matched at most 4 pairs per view, not all 120
+    assert chosen and max(chosen) <= 4 * n < n * (n - 1) // 2
