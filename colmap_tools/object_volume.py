@@ -243,10 +243,13 @@ def stereo_views(
 ) -> list[tuple[Camera, np.ndarray, float]]:
     """Every registered view's stereo depth map (`prior.stereo.view_depth`) for `depth_carve`; the annotated
     views' masks are their own holes (the object's depth there is not what they see past)."""
+    from rich.progress import track
+
     from inconddiff.prior.stereo import covisible_neighbours, view_depth
 
     out = []
-    for stem, camera in geometry.cameras.items():
+    views = list(geometry.cameras.items())
+    for stem, camera in track(views, description=f"stereo depth of {len(views)} views", disable=None):
         idx = geometry.observations.get(stem, (np.zeros(0, np.int64),))[0]
         _, z = camera.project(geometry.points[idx])
         z = z[z > 1e-6]

@@ -79,8 +79,11 @@ def propagate(
         kept = depth_carve(voxels, stereo_views(geometry, images, masks))
         logger.info("%d voxels left after carving with the views' stereo depth", kept.sum())
         voxels = voxels[kept] if kept.any() else voxels
+    from rich.progress import track
+
     out = {}
-    for stem, cam in geometry.cameras.items():
+    views = list(geometry.cameras.items())
+    for stem, cam in track(views, description=f"masks for {len(views)} views", disable=None):
         if stem in masks:
             out[stem] = masks[stem].copy()
             continue
