@@ -56,7 +56,7 @@ class SynthConfig:
     supersample: int | None = None
     """Rays per pixel along each axis (anti-aliasing); masks cover any pixel the object touches. None: 3 up to
     `SUPERSAMPLE_MAX_SIDE` pixels on the longer side, 1 beyond, where a pixel is already small against the
-    textures (9 rays a pixel would make a 1080p view take half a minute)."""
+    textures (9 rays a pixel would make a 1080p view several times slower)."""
     num_clutter: int = 6
     """Objects besides the removable one."""
     sparse_points_per_view: int = 150
