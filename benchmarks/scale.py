@@ -91,6 +91,7 @@ def _reconstruct(parts, capture: str, work: str) -> None:
         ("extraction", "extract_features"),
         ("matching", "match_exhaustive"),
         ("matching", "match_sequential"),
+        ("matching", "match_image_pairs"),
         ("mapping", "incremental_mapping"),
     ):
         setattr(pycolmap, attr, timed(name, getattr(pycolmap, attr)))
@@ -266,7 +267,7 @@ def main() -> None:
     rows = [] if args.redo or not results.is_file() else json.loads(results.read_text())["rows"]
     done = {(r["capture"], r["stage"]): r for r in rows}
 
-    def save() -> None:
+    def save() -> dict[str, float]:
         slopes = exponents(rows)
         results.parent.mkdir(parents=True, exist_ok=True)
         tmp = results.with_suffix(".json.tmp")

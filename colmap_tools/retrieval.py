@@ -98,7 +98,7 @@ def retrieval_pairs(database: Path, seed: int = 0) -> list[tuple[str, str]]:
     finally:
         db.close()
     bags = bags_of_words(descriptors, seed)
-    pairs = pairs_from_bags(names, bags)
+    pairs = pairs_from_bags(names, bags, RETRIEVAL_NEIGHBOURS, NAME_ORDER_NEIGHBOURS)
     logger.info(
         "retrieval: %d pairs for %d images (exhaustive matching would take %d)",
         len(pairs),

@@ -39,18 +39,9 @@ def test_an_unordered_capture_registers_every_view_without_exhaustive_matching(
     chosen = []
 
     def recorded(database, seed=0):
-        pairs = retrieval.pairs_from_bags(*_bags(database, seed), retrieved=4, in_order=0)
+        pairs = retrieval.retrieval_pairs(database, seed)
         chosen.append(len(pairs))
         return pairs
-
-    def _bags(database, seed):
-        import pycolmap
-
-        db = pycolmap.Database.open(str(database))
-        images = sorted(db.read_all_images(), key=lambda im: im.name)
-        descriptors = [np.asarray(db.read_descriptors(im.image_id).data) for im in images]
-        db.close()
-        return [im.name for im in images], retrieval.bags_of_words(descriptors, seed)
 
     monkeypatch.setattr(reconstruct_module, "retrieval_pairs", recorded)
     rec = reconstruct_module.reconstruct(shuffled, output_dir=tmp_path / "out", matcher="retrieval")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from colmap_tools.reconstruct import MATCHERS
+
     p = sub.add_parser("reconstruct", help="reconstruct a capture with COLMAP (pycolmap, CPU)")
     p.add_argument("capture", help="capture folder with images/")
     p.add_argument("--out", default=None, help="write OUT/sparse/0 instead of CAPTURE/sparse/0")
     p.add_argument(
         "--matcher",
-        choices=("auto", "exhaustive", "retrieval", "sequential"),
+        choices=("auto", *MATCHERS),
         default="auto",
         help="auto: exhaustive up to 60 images, else retrieval (similar images and name-order neighbours)",
     )
