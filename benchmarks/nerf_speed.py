@@ -17,6 +17,10 @@ used by this benchmark; our method never builds it). tensorf is bounded by the s
 `scene_scale=2` to contain the room.
 
     python benchmarks/nerf_speed.py --budget 300 [--threads 1]
+    python benchmarks/nerf_speed.py --capture OUT --working-size 320 --out benchmarks/results/nerf_speed_statue.json
+
+`--capture` fits a real capture instead (a folder with images/ and cameras, such as the output of `inconddiff
+run`), its views shrunk to `--working-size` as `inconddiff evaluate` does.
 """
 
 from __future__ import annotations
@@ -135,6 +139,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_speed.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--capture", type=Path, default=None, help="a real capture (images/ + cameras) to fit instead"
+    )
+    ap.add_argument(
+        "--working-size", type=int, default=None, help="shrink the capture's views to this longer side"
+    )
+    ap.add_argument(
         "--threads", type=int, default=2, help="torch threads (1 on a machine shared with other jobs)"
     )
     ap.add_argument(
@@ -148,10 +158,13 @@ def main() -> None:
     from inconddiff.evaluation.synthetic import SynthConfig, generate_capture
     from nerf_integration.fit import prepare_fit_data
 
-    cap = args.workdir / "capture"
-    if not (cap / "gt" / "transforms.json").is_file():
+    cap = args.capture or args.workdir / "capture"
+    if args.capture is None and not (cap / "gt" / "transforms.json").is_file():
         generate_capture(cap, SynthConfig(views=30, width=160, height=120, seed=args.seed), overwrite=True)
-    data, train, held = prepare_fit_data(cap, args.workdir / "data", holdout=4)
+    data, train, held = prepare_fit_data(
+        cap, args.workdir / "data", holdout=4, working_size=args.working_size
+    )
+    frame = json.loads((data / "transforms.json").read_text())["frames"][0]
     runs = []
     for name in args.methods:
         ours_run = name == "inconddiff-fit"  # ours runs its whole schedule, baselines the budget
@@ -234,8 +247,9 @@ def main() -> None:
         json.dumps(
             {
                 "setup": {
-                    "views": 30,
-                    "size": "160x120",
+                    "capture": str(args.capture) if args.capture else "synthetic orbit (SynthConfig seed)",
+                    "views": len(train) + len(held),
+                    "size": f"{int(frame['w'])}x{int(frame['h'])}",
                     "heldout": held,
                     "budget_seconds": args.budget,
                     "our_steps": args.our_steps,

@@ -129,6 +129,25 @@ def depth_image(depth: np.ndarray) -> np.ndarray:
     )
 
 
+WORKING_SIZE = 320
+"""Longer side (pixels) at which `evaluate_capture` fits, renders and scores by default. The field resolves detail
+a few pixels across at this size (its colour grid is 512 cells over the whole scene), so larger views cost rays
+without adding what it can reproduce."""
+
+
+def view_at(capture, stem: str, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A view's edit and hole (None without a mask) at the working `shape` (area-averaged; a pixel is in the
+    hole if any part of it was)."""
+    from inconddiff.prior.crops import resize_image, resize_mask
+
+    edit = capture.image(stem)
+    hole = capture.mask(stem) if stem in capture.masks else None
+    if edit.shape[:2] != tuple(shape):
+        edit = resize_image(edit, shape)
+        hole = resize_mask(hole, shape) if hole is not None else None
+    return edit, hole
+
+
 def evaluate_capture(
     edited: str | os.PathLike,
     out: str | os.PathLike,
@@ -142,6 +161,7 @@ def evaluate_capture(
     seed: int = 0,
     hole_holdout: bool = True,
     carve: bool = True,
+    working_size: int | None = WORKING_SIZE,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -153,10 +173,11 @@ def evaluate_capture(
     background, so render-vs-edit inside those holes measures whether an edit agrees with the rest of the capture
     (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. With `carve`,
     the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
-    cannot be explained by a ghost of the object (on by default). Returns the dict written to
+    cannot be explained by a ghost of the object (on by default). Views larger than `working_size` (longer side)
+    are fitted, rendered and scored shrunk to it (None: at full size). Returns the dict written to
     OUT/consistency.json.
     """
-    from nerf_integration.fit import fit, prepare_fit_data
+    from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views
 
     edited = Path(edited)
@@ -178,10 +199,17 @@ def evaluate_capture(
             masked = [st for st in masked if capture.mask(st).any()]
             exclude = {st: capture.mask(st) for st in masked[1::2]}
         data_dir, train, held = prepare_fit_data(
-            edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude
+            edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude, working_size=working_size
         )
         t0 = time.perf_counter()
-        carve_masks = (Path(masks_dir) if masks_dir is not None else edited / "masks") if carve else None
+        carve_masks = None
+        if carve:
+            carve_masks = data_dir / "carve_masks"
+            for frame in json.loads((data_dir / "transforms.json").read_text())["frames"]:
+                stem = Path(frame["file_path"]).stem
+                if stem in capture.masks:
+                    shape = (int(frame["h"]), int(frame["w"]))
+                    write_image(carve_masks / f"{stem}.png", view_at(capture, stem, shape)[1])
         result = fit(
             data_dir,
             tmp / "nerf",
@@ -196,13 +224,13 @@ def evaluate_capture(
         for stem in sorted(renders):
             rgb, depth = renders[stem]
             render = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-            edit = capture.image(stem)
-            if edit.shape != render.shape:
+            full = capture.image(stem).shape[:2]
+            if render.shape[:2] != working_shape(*full, working_size):
                 raise CaptureError(
                     capture.images[stem],
-                    f"size {edit.shape[:2]} differs from its camera's {render.shape[:2]}",
+                    f"size {full} does not match its camera's ({render.shape[:2]} to fit on)",
                 )
-            hole = capture.mask(stem) if stem in capture.masks else None
+            edit, hole = view_at(capture, stem, render.shape[:2])
             write_image(tmp / "renders" / f"{stem}.png", render)
             write_image(tmp / "depth" / f"{stem}.png", depth_image(depth))
             np.save(tmp / "depth" / f"{stem}.npy", depth.astype(np.float32))
@@ -219,6 +247,10 @@ def evaluate_capture(
                 if gt_path is None:
                     raise CaptureError(gt_dir, f"no ground-truth image for view {stem}")
                 gt = read_image(gt_path)
+                if gt.shape[:2] != render.shape[:2]:
+                    from inconddiff.prior.crops import resize_image
+
+                    gt = resize_image(gt, render.shape[:2])
                 rec["render_vs_gt"] = region_scores(render, gt, hole, lpips)
                 rec["edit_vs_gt"] = region_scores(edit, gt, hole, lpips)
             views.append(rec)
@@ -228,6 +260,7 @@ def evaluate_capture(
             "capture": str(edited.resolve()),
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
+            "working_size": working_size,
             "fit_steps": result.steps,
             "carved_cells": result.carved_cells,
             "fit_seconds": result.seconds,
@@ -247,6 +280,7 @@ def evaluate_capture(
         }
         (tmp / "consistency.json").write_text(json.dumps(report, indent=1))
         write_html(report, capture, gt_dir, tmp)
+        relocate_run(result.config_path, tmp, out)
     log.info("consistency report in %s", out)
     return report
 
@@ -261,9 +295,8 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
     rows = []
     for v in report["views"]:
         stem = v["name"]
-        edit = capture.image(stem)
         render = read_image(out / "renders" / f"{stem}.png")
-        hole = capture.mask(stem) if stem in capture.masks else None
+        edit, hole = view_at(capture, stem, render.shape[:2])
         write_image(assets / f"{stem}_edit.png", edit)
         write_image(assets / f"{stem}_err.png", error_map(render, edit))
         cells = [f"<td><b>{html.escape(stem)}</b><div class=small>{v['split']}</div></td>"]
@@ -271,6 +304,10 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
         cells.append(f'<td><img src="html/{stem}_err.png"></td>')
         if gt_dir is not None:
             gt = read_image(next(gt_dir.glob(f"{stem}.*")))
+            if gt.shape[:2] != render.shape[:2]:
+                from inconddiff.prior.crops import resize_image
+
+                gt = resize_image(gt, render.shape[:2])
             write_image(assets / f"{stem}_gterr.png", error_map(render, gt))
             cells.append(f'<td><img src="html/{stem}_gterr.png"></td>')
         cells.append(f'<td><img src="depth/{stem}.png"></td>')

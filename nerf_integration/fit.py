@@ -98,11 +98,13 @@ def prepare_fit_data(
     image_dir: str | os.PathLike | None = None,
     heldout: list[str] | None = None,
     exclude: dict[str, np.ndarray] | None = None,
+    working_size: int | None = None,
 ) -> tuple[Path, list[str], list[str]]:
     """Write work_dir/transforms.json for the capture's registered views, images from `image_dir` (default
     capture/images), with `holdout` views (or the named `heldout` stems) kept out of training and, for the views
     named in `exclude`, the pixels where its bool mask is True kept out of the loss (nerfstudio masks, written to
-    work_dir/loss_masks/).
+    work_dir/loss_masks/). With `working_size`, views whose longer side exceeds it are shrunk to it (area
+    averaging, copies in work_dir/images/, intrinsics scaled; `exclude` masks are given at full size).
 
     Returns (data dir, training stems, held-out stems)."""
     capture, work_dir = Path(capture), Path(work_dir)
@@ -116,29 +118,75 @@ def prepare_fit_data(
     held = list(heldout) if heldout is not None else heldout_stems(stems, holdout)
     train = [s for s in stems if s not in held]
     work_dir.mkdir(parents=True, exist_ok=True)
+    if working_size is not None:
+        images = {
+            f["file_path"]: _shrink_view(f, images[f["file_path"]], work_dir, working_size) for f in frames
+        }
     if exclude:
         from inconddiff.capture import write_image
+        from inconddiff.prior.crops import resize_mask
 
         for f in frames:
             stem = f["file_path"]
             keep = np.ones((int(f["h"]), int(f["w"])), bool)
             if stem in exclude:
-                keep &= ~np.asarray(exclude[stem], bool)
+                keep &= ~resize_mask(np.asarray(exclude[stem], bool), keep.shape)
             path = work_dir / "loss_masks" / f"{stem}.png"
             write_image(path, keep.astype(np.uint8) * 255)
             f["mask_path"] = str(path.resolve())
+    root = work_dir.resolve()
+
+    def named(path: Path) -> str:
+        """Files inside work_dir by relative path, so the folder can be moved with the fit's run."""
+        path = Path(path).resolve()
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
     for f in frames:
-        f["file_path"] = str(images[f["file_path"]])
+        f["file_path"] = named(images[f["file_path"]])
+        if "mask_path" in f:
+            f["mask_path"] = named(f["mask_path"])
     meta = {"camera_model": "OPENCV", "frames": frames}
     points = _points_file(capture, work_dir)
     if points is not None:
-        meta["ply_file_path"] = str(points.resolve())
-    meta["train_filenames"] = [str(images[s]) for s in train]
+        meta["ply_file_path"] = named(points)
+    meta["train_filenames"] = [named(images[s]) for s in train]
     # nerfstudio needs a non-empty eval split; without held-out views it evaluates on the training views.
-    meta["val_filenames"] = meta["test_filenames"] = [str(images[s]) for s in (held or train)]
+    meta["val_filenames"] = meta["test_filenames"] = [named(images[s]) for s in (held or train)]
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / "transforms.json").write_text(json.dumps(meta, indent=1))
     return work_dir, train, held
+
+
+def working_shape(height: int, width: int, working_size: int | None) -> tuple[int, int]:
+    """(height, width) of a view shrunk so that its longer side is at most `working_size` (None: unchanged)."""
+    if working_size is None or max(height, width) <= working_size:
+        return height, width
+    s = working_size / max(height, width)
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
+def _shrink_view(frame: dict, image: Path, work_dir: Path, working_size: int) -> Path:
+    """Shrink one view to the working size in place in `frame` (size and intrinsics) and return the image to fit
+    on: a shrunk copy under work_dir/images/, or the original when it is small enough."""
+    from inconddiff.capture import read_image, write_image
+    from inconddiff.prior.crops import resize_image
+
+    h, w = int(frame["h"]), int(frame["w"])
+    nh, nw = working_shape(h, w, working_size)
+    if (nh, nw) == (h, w):
+        return image
+    sx, sy = nw / w, nh / h
+    frame.update(
+        w=nw, h=nh, fl_x=frame["fl_x"] * sx, cx=frame["cx"] * sx, fl_y=frame["fl_y"] * sy, cy=frame["cy"] * sy
+    )
+    pixels = read_image(image)
+    if pixels.shape[:2] != (h, w):
+        raise CaptureError(
+            image, f"size {pixels.shape[1]}x{pixels.shape[0]} differs from its camera's {w}x{h}"
+        )
+    out = work_dir / "images" / f"{frame['file_path']}.png"
+    write_image(out, resize_image(pixels, (nh, nw)))
+    return out.resolve()
 
 
 @dataclass
@@ -234,6 +282,35 @@ def fit(
     log.info("fitted %d steps in %.1f s of training", step + 1, train_seconds)
     carved = getattr(pipeline.model, "carved_cells", None)
     return FitResult(pipeline, config.get_base_dir() / "config.yml", step + 1, train_seconds, history, carved)
+
+
+def relocate_run(
+    config_path: str | os.PathLike, old_root: str | os.PathLike, new_root: str | os.PathLike
+) -> None:
+    """Rewrite a fitted run's config.yml so that its paths under `old_root` (data, output, masks) point under
+    `new_root` instead: for a run written into a temporary folder that is then renamed, so that nerfstudio's
+    tools (`ns-viewer --load-config`, `ns-render`) find its data and checkpoint there."""
+    import dataclasses
+
+    import yaml
+
+    config_path = Path(config_path)
+    old_root, new_root = Path(old_root).resolve(), Path(new_root).resolve()
+
+    def moved(value):
+        if isinstance(value, Path):
+            absolute = value.resolve() if value.is_absolute() else value
+            return new_root / absolute.relative_to(old_root) if absolute.is_relative_to(old_root) else value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                setattr(value, f.name, moved(getattr(value, f.name)))
+            return value
+        if isinstance(value, dict):
+            return {k: moved(v) for k, v in value.items()}
+        return value
+
+    config = yaml.load(config_path.read_text(), Loader=yaml.Loader)
+    config_path.write_text(yaml.dump(moved(config)))
 
 
 def _close_event_writers() -> None:

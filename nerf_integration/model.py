@@ -319,19 +319,23 @@ class InconddiffFitModel(Model):
         n_s = t_mid.shape[1]
         xyz = self.field.normalise(origins[:, None, :] + dirs[:, None, :] * t_mid[..., None]).view(-1, 3)
 
-        # 2. Keep samples in occupied cells and, by a no-grad pass, in front of where each ray becomes opaque.
-        if skip:
-            keep = self.field.occupied(xyz).nonzero().squeeze(-1)
-            if torch.is_grad_enabled() and keep.numel():
-                with torch.no_grad():
-                    sigma0 = xyz.new_zeros(n_rays * n_s).index_put((keep,), self.field.density(xyz[keep]))
-                    _, trans0 = composite(sigma0.view(n_rays, n_s), deltas)
-                keep = keep[trans0.reshape(-1)[keep] > c.transmittance_threshold]
+        # 2. Keep samples in occupied cells and in front of where each ray becomes opaque: found by a no-grad pass
+        #    while training, by marching the rays in segments when rendering (no sample behind is evaluated).
+        if skip and not torch.is_grad_enabled():
+            sigma, keep = self._march(xyz, deltas)
         else:
-            keep = torch.arange(n_rays * n_s, device=xyz.device)
-        sigma = xyz.new_zeros(n_rays * n_s)
-        if keep.numel():
-            sigma = sigma.index_put((keep,), self.field.density(xyz[keep]))
+            if skip:
+                keep = self.field.occupied(xyz).nonzero().squeeze(-1)
+                if keep.numel():
+                    with torch.no_grad():
+                        sigma0 = xyz.new_zeros(n_rays * n_s).index_put((keep,), self.field.density(xyz[keep]))
+                        _, trans0 = composite(sigma0.view(n_rays, n_s), deltas)
+                    keep = keep[trans0.reshape(-1)[keep] > c.transmittance_threshold]
+            else:
+                keep = torch.arange(n_rays * n_s, device=xyz.device)
+            sigma = xyz.new_zeros(n_rays * n_s)
+            if keep.numel():
+                sigma = sigma.index_put((keep,), self.field.density(xyz[keep]))
         weights, _ = composite(sigma.view(n_rays, n_s), deltas)
         acc = weights.sum(-1, keepdim=True)
         out: dict[str, Tensor] = {}
@@ -354,6 +358,31 @@ class InconddiffFitModel(Model):
         depth = torch.where(acc > 1e-3, depth, far)
         out.update({"rgb": rgb, "depth": depth, "accumulation": acc})
         return out
+
+    def _march(self, xyz: Tensor, deltas: Tensor, segment: int = 32) -> tuple[Tensor, Tensor]:
+        """Densities (flat, N x S) of a no-grad render, evaluated `segment` samples at a time along the rays and
+        only in occupied cells of rays still more transparent than `transmittance_threshold`; also the flat
+        indices of the samples evaluated."""
+        n_rays, n_s = deltas.shape
+        occupied = self.field.occupied(xyz).view(n_rays, n_s)
+        sigma = xyz.new_zeros(n_rays, n_s)
+        optical = xyz.new_zeros(n_rays)
+        alive = torch.ones(n_rays, dtype=torch.bool, device=xyz.device)
+        limit = -torch.log(xyz.new_tensor(self.config.transmittance_threshold))
+        kept = []
+        for s0 in range(0, n_s, segment):
+            s1 = min(s0 + segment, n_s)
+            rows, cols = (occupied[:, s0:s1] & alive[:, None]).nonzero(as_tuple=True)
+            if rows.numel():
+                flat = rows * n_s + cols + s0
+                sigma.view(-1)[flat] = self.field.density(xyz[flat])
+                kept.append(flat)
+            optical += (sigma[:, s0:s1] * deltas[:, s0:s1]).sum(-1)
+            alive &= optical < limit
+            if not alive.any():
+                break
+        keep = torch.cat(kept).sort().values if kept else torch.zeros(0, dtype=torch.long, device=xyz.device)
+        return sigma.view(-1), keep
 
     def get_metrics_dict(self, outputs, batch) -> dict[str, Tensor]:
         image = batch["image"][..., :3].to(self.device)

@@ -152,9 +152,10 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     truth = {s: read_image(edited / "gt" / "images" / f"{s}.png") for s in stems}
 
     class _Result:
-        pipeline, steps, seconds, carved_cells = None, 0, 0.0, None
+        pipeline, config_path, steps, seconds, carved_cells = None, None, 0, 0.0, None
 
     monkeypatch.setattr(fit_mod, "fit", lambda *a, **k: _Result())
+    monkeypatch.setattr(fit_mod, "relocate_run", lambda *a: None)  # no run was written
     monkeypatch.setattr(
         render_mod,
         "render_views",
@@ -197,8 +198,9 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
         holdout=2,
         max_steps=3,
         use_lpips=False,
+        working_size=32,
     )
-    assert report["fit_steps"] == 3
+    assert report["fit_steps"] == 3 and report["working_size"] == 32
     assert report["carved_cells"] is None  # a 3-step fit ends before the field's depth can judge the volume
     out = tmp_path / "out"
     saved = json.loads((out / "consistency.json").read_text())
@@ -209,7 +211,14 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
     # the capture's images are the originals (object present) so edit vs truth differs only in the holes
     assert v["edit_vs_gt"]["out_psnr"] > 40
     assert (out / "consistency.html").read_text().count("<tr>") >= 8
-    assert read_image(out / "renders" / f"{v['name']}.png").shape == (48, 64, 3)
+    assert read_image(out / "renders" / f"{v['name']}.png").shape == (24, 32, 3)  # at the working size
+    # the run was written to a temporary folder and moved: nerfstudio's loader (ns-viewer, ns-render) finds it
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    config_path = out / "nerf" / "fit" / "inconddiff-fit" / "run" / "config.yml"
+    config, pipeline, _, _ = eval_setup(config_path, test_mode="inference")
+    assert Path(config.pipeline.datamanager.data).is_relative_to(out.resolve())
+    assert int(pipeline.datamanager.eval_dataset.cameras.width[0]) == 32
 
 
 def test_ns_train_cli(tiny_capture, tmp_path):
@@ -370,3 +379,85 @@ def test_scene_radius_follows_the_sparse_points_and_the_ply_reaches_nerfstudio(t
         NerfstudioDataParserConfig(data=folder, load_3D_points=True).setup().get_dataparser_outputs("train")
     )
     assert outputs.metadata["points3D_xyz"].shape == (40, 3)
+
+
+def test_a_working_size_shrinks_the_views_and_keeps_their_rays(tiny_capture, tmp_path):
+    """Views fitted at a working size are area-shrunk copies whose cameras (as nerfstudio reads them) cast the
+    same rays through the same spots of the scene as the full-size ones."""
+    import torch
+    from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
+
+    from inconddiff.capture import load_capture
+    from inconddiff.prior.crops import resize_mask
+    from nerf_integration.fit import prepare_fit_data
+
+    stem = load_capture(tiny_capture).stems[0]
+    hole = np.zeros((48, 64), bool)
+    hole[10:13, 20:23] = True
+    full, _, _ = prepare_fit_data(tiny_capture, tmp_path / "full", holdout=0)
+    small, _, _ = prepare_fit_data(
+        tiny_capture, tmp_path / "small", holdout=0, exclude={stem: hole}, working_size=32
+    )
+    assert read_image(small / "images" / f"{stem}.png").shape == (24, 32, 3)
+    assert read_image(tiny_capture / "images" / f"{stem}.png").shape == (48, 64, 3)  # input untouched
+    kept = read_mask(small / "loss_masks" / f"{stem}.png")
+    assert (kept == ~resize_mask(hole, (24, 32))).all() and not kept[
+        5, 10
+    ]  # any part of a hole leaves the loss
+
+    def cameras(data):
+        out = NerfstudioDataParserConfig(data=data, auto_scale_poses=False, center_method="none").setup()
+        return out.get_dataparser_outputs("train").cameras
+
+    big, little = cameras(full), cameras(small)
+    assert int(little.width[0]) == 32 and int(little.height[0]) == 24
+    ys, xs = torch.meshgrid(torch.arange(24.0), torch.arange(32.0), indexing="ij")
+    coords = torch.stack([ys, xs], -1).view(-1, 2) + 0.5
+    a = little.generate_rays(camera_indices=torch.zeros(len(coords), 1, dtype=torch.long), coords=coords)
+    b = big.generate_rays(camera_indices=torch.zeros(len(coords), 1, dtype=torch.long), coords=coords * 2)
+    assert torch.allclose(a.directions, b.directions, atol=1e-5) and torch.allclose(a.origins, b.origins)
+
+
+def test_rendering_marches_rays_and_matches_evaluating_every_sample():
+    """Rendering (no gradients) stops evaluating a ray once it is opaque; what it skips changes no pixel."""
+    import torch
+    from nerfstudio.data.scene_box import SceneBox
+
+    from nerf_integration.model import InconddiffFitModel, InconddiffFitModelConfig
+
+    config = InconddiffFitModelConfig(resolutions=(24,), color_resolutions=(24,), upsample_steps=())
+    model = InconddiffFitModel(
+        config, scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=1
+    )
+    model.eval()
+    with torch.no_grad():  # a dense slab the rays cross: most of their samples lie behind it
+        model.field.density_planes.zero_()
+        model.field.density_planes[0, 0] += 2.0
+        model.field.density_lines.zero_()
+        model.field.density_lines[0, 0, 6:18] += 5.0
+    model.field.update_occupancy(config.occupancy_threshold)
+    model.occupancy_active = True
+    g = torch.Generator().manual_seed(0)
+    origins = torch.zeros(512, 3) + torch.tensor([0.0, 0.0, -1.4])
+    directions = torch.nn.functional.normalize(
+        torch.randn(512, 3, generator=g) * 0.2 + torch.tensor([0, 0, 1.0]), dim=-1
+    )
+    near, far = torch.full((512, 1), 0.05), torch.full((512, 1), 100.0)
+    evaluated = []
+    march = InconddiffFitModel._march
+
+    def counting(self, xyz, deltas):
+        sigma, keep = march(self, xyz, deltas)
+        evaluated.append((keep.numel(), int(self.field.occupied(xyz).sum())))
+        return sigma, keep
+
+    model._march = counting.__get__(model)
+    with torch.no_grad():
+        marched = model.render_rays(origins, directions, near, far)
+    with torch.enable_grad():  # the training path evaluates every occupied sample in front of the surface
+        full = model.render_rays(origins, directions, near, far)
+    done, occupied = evaluated[0]
+    assert done < occupied / 2
+    assert (marched["accumulation"] > 0.99).float().mean() > 0.9
+    assert torch.allclose(marched["rgb"], full["rgb"].detach(), atol=2e-3)
+    assert torch.allclose(marched["depth"], full["depth"].detach(), rtol=1e-3)

@@ -19,6 +19,12 @@ def add_parser(sub) -> None:
     p.add_argument("--masks", dest="masks_dir", default=None, help="mask folder (default: EDITED/masks)")
     p.add_argument("--steps", type=int, default=1500, help="training steps of the fit")
     p.add_argument("--time-budget", type=float, default=None, help="stop the fit after this many seconds")
+    p.add_argument(
+        "--working-size",
+        type=int,
+        default=None,
+        help="fit, render and score views shrunk to this longer side in pixels (default: 320; 0: full size)",
+    )
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
     p.add_argument(
         "--no-carve",
@@ -33,7 +39,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from nerf_integration.evaluate import evaluate_capture
+    from nerf_integration.evaluate import WORKING_SIZE, evaluate_capture
 
     edited = Path(args.edited)
     out = Path(args.out) if args.out else edited.parent / f"{edited.name}_consistency"
@@ -48,5 +54,6 @@ def run(args) -> int:
         use_lpips=not args.no_lpips,
         overwrite=args.overwrite,
         carve=not args.no_carve,
+        working_size=WORKING_SIZE if args.working_size is None else args.working_size or None,
     )
     return 0
