@@ -26,7 +26,15 @@ not a wall-clock budget: under a budget the field's fit, and with it every score
 
 `--arms` runs a subset (the ranking needs the first three arms, the margin the first two).
 
+`--capture` runs on a real capture instead: a folder with its original images/, the object's masks/ and a COLMAP
+model in sparse/0 (such as `inconddiff run`'s masks and model beside the original photos). With no truth there,
+(c) fills each hole with the sequential edit of the view half the capture away, and (d) is not run. The
+consistency score (`nerf_integration.evaluate.consistency_score`: hole PSNR less a penalty for blur) is reported
+beside the hole PSNR.
+
     python benchmarks/nerf_consistency.py --views 20 --size 160x120 --seed 0
+    python benchmarks/nerf_consistency.py --capture STATUE --arms sequential independent inconsistent \
+        --workdir data_cache/nerf_consistency_statue --out benchmarks/results/nerf_consistency_statue.json
 """
 
 from __future__ import annotations
@@ -69,19 +77,28 @@ def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path
     elif variant in ("inconsistent", "truth"):
         cap = load_capture(capture_dir)
         stems = cap.stems
+        source = capture_dir / "gt" / "images"
+        if not source.is_dir():  # a real capture: another view's sequential edit stands in for its truth
+            source = out.parent / "sequential" / "images"
+            if variant == "truth" or not source.is_dir():
+                raise SystemExit(
+                    f"{capture_dir}: no truth; the inconsistent arm needs the sequential arm first"
+                )
         for i, stem in enumerate(stems):
             edit, hole = cap.image(stem).copy(), cap.mask(stem)
             if hole is not None and hole.any():
                 other = stems[(i + len(stems) // 2) % len(stems)] if variant == "inconsistent" else stem
-                edit[hole] = read_image(capture_dir / "gt" / "images" / f"{other}.png")[hole]
+                edit[hole] = read_image(next(source.glob(f"{other}.*")))[hole]
             write_image(out / "images" / f"{stem}.png", edit)
     else:
         raise ValueError(variant)
     if (out / "masks").exists():
         shutil.rmtree(out / "masks")
     shutil.copytree(capture_dir / "masks", out / "masks")
-    if not (out / "gt").exists():
+    if (capture_dir / "gt").is_dir() and not (out / "gt").exists():
         (out / "gt").symlink_to((capture_dir / "gt").resolve())
+    if not (out / "sparse").exists():
+        (out / "sparse").symlink_to((capture_dir / "sparse").resolve())
     return out
 
 
@@ -120,6 +137,7 @@ def main() -> None:
         choices=VARIANTS,
         help="arms to run (the ranking needs the first three, the margin the first two)",
     )
+    ap.add_argument("--capture", type=Path, default=None, help="a real capture: images/, masks/, sparse/0")
     ap.add_argument("--workdir", type=Path, default=ROOT / "data_cache" / "nerf_consistency")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_consistency.json")
     args = ap.parse_args()
@@ -129,12 +147,14 @@ def main() -> None:
     from nerf_integration.evaluate import evaluate_capture
 
     w, h = (int(v) for v in args.size.split("x"))
-    cap = args.workdir / "capture"
-    if not (cap / "gt" / "transforms.json").is_file():
-        generate_capture(
-            cap, SynthConfig(views=args.views, width=w, height=h, seed=args.seed), overwrite=True
-        )
-    with_sparse_model(cap)
+    cap = args.capture or args.workdir / "capture"
+    if args.capture is None:
+        if not (cap / "gt" / "transforms.json").is_file():
+            generate_capture(
+                cap, SynthConfig(views=args.views, width=w, height=h, seed=args.seed), overwrite=True
+            )
+        with_sparse_model(cap)
+    gt_images = cap / "gt" / "images" if (cap / "gt" / "images").is_dir() else None
     results = {}
     for variant in [v for v in VARIANTS if v in args.arms]:
         earlier = args.workdir / f"{variant}_consistency" / "consistency.json"
@@ -147,7 +167,7 @@ def main() -> None:
             report = evaluate_capture(
                 edited,
                 args.workdir / f"{variant}_consistency",
-                gt_images=cap / "gt" / "images",
+                gt_images=gt_images,
                 holdout=args.holdout,
                 max_steps=args.steps,
                 time_budget=args.time_budget,
@@ -156,6 +176,7 @@ def main() -> None:
                 carve=not args.no_carve,
             )
         results[variant] = {
+            "consistency_score": report.get("consistency_score"),
             "summary": report["summary"],
             "fit_steps": report["fit_steps"],
             "fit_seconds": round(report["fit_seconds"], 1),
@@ -193,6 +214,11 @@ def main() -> None:
     if margin is not None:
         line += f"; (a)-(b) = {margin:.2f} dB (target >= 2)"
     print(line + "; holes fitted: " + ", ".join(f"{v} {s:.2f}" for v, s in fitted.items()))
+    consistency = {v: r.get("consistency_score") for v, r in results.items()}
+    print(
+        "consistency score (hole PSNR less the blur penalty): "
+        + ", ".join(f"{v} {s:.2f}" for v, s in consistency.items() if s is not None)
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -201,6 +227,7 @@ def main() -> None:
                 "ranked_a_b_c": ranked if all_ranked else None,
                 "score": "summary.hole_heldout.render_vs_edit.in_psnr",
                 "hole_heldout_in_psnr": scores,
+                "consistency_score": consistency,
                 "fitted_hole_in_psnr": fitted,
                 "sequential_minus_independent_db": margin,
                 "note": f"{args.note}; torch threads {args.threads}",

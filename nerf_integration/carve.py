@@ -126,7 +126,7 @@ def masked_volume(
     return (carve >= min_views) & (carve >= vote * (carve + keep))
 
 
-RENDER_SIDE = 192
+RENDER_SIDE = 160
 """Views are rendered for carving at most this many pixels along their longer side (masks shrunk with them, a
 pixel masked when any of its pixels is): the lattice is far coarser than the images, and rendering is most of a
 pass."""
@@ -137,7 +137,7 @@ def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -
     z-depth and mask."""
     import cv2
 
-    from nerf_integration.render import dataset_stems, render_camera
+    from nerf_integration.render import dataset_stems, render_depth
 
     dm = pipeline.datamanager
     views, done = [], set()
@@ -154,7 +154,7 @@ def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -
             mask = masks.get(stem)
             if mask is not None and mask.shape != full:
                 raise ValueError(f"mask of view {stem}: size {mask.shape} differs from its camera's {full}")
-            _, distance = render_camera(pipeline, cams, i)
+            distance = render_depth(pipeline, cams, i)
             rays = cams.generate_rays(camera_indices=i, keep_shape=True)
             c2w = cams.camera_to_worlds[i].cpu().numpy()
             cos = rays.directions.cpu().numpy() @ -c2w[:3, 2]

@@ -186,6 +186,9 @@ class InconddiffFitModel(Model):
         self.step = 0
         self.occupancy_active = False
         self.carved_cells: int | None = None
+        self.depth_only = False
+        """Set while rendering for depth alone (carving): colour is not evaluated and the RGB output is not the
+        field's."""
 
     def get_param_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -347,11 +350,11 @@ class InconddiffFitModel(Model):
             )
             out["samples_per_ray"] = sigma.new_tensor(keep.numel() / n_rays)
 
-        # 3. Colour only where it contributes.
+        # 3. Colour only where it contributes (nowhere in a depth-only render).
         wflat = weights.detach().view(-1)
         sel = keep[wflat[keep] > c.color_weight_threshold]
         rgb_s = xyz.new_zeros(n_rays * n_s, 3)
-        if sel.numel():
+        if sel.numel() and not self.depth_only:
             rgb_s = rgb_s.index_put((sel,), self.field.rgb(xyz[sel], dirs[sel // n_s]))
         rgb = (weights[..., None] * rgb_s.view(n_rays, n_s, 3)).sum(1) + (1 - acc) * self.background_rgb()
         depth = (weights * t_mid).sum(-1, keepdim=True) / acc.clamp_min(1e-6)

@@ -19,6 +19,21 @@ def render_camera(pipeline, cameras, index: int) -> tuple[np.ndarray, np.ndarray
     return rgb, depth
 
 
+@torch.no_grad()
+def render_depth(pipeline, cameras, index: int) -> np.ndarray:
+    """Depth (float HxW, scene units) of one camera of a Cameras batch, without evaluating colour where the model
+    can skip it (`inconddiff-fit`)."""
+    model = pipeline.model
+    before = getattr(model, "depth_only", None)
+    if before is not None:
+        model.depth_only = True
+    try:
+        return render_camera(pipeline, cameras, index)[1]
+    finally:
+        if before is not None:
+            model.depth_only = before
+
+
 def dataset_stems(dataset) -> list[str]:
     return [Path(p).stem for p in dataset._dataparser_outputs.image_filenames]
 

@@ -461,3 +461,6 @@ def test_rendering_marches_rays_and_matches_evaluating_every_sample():
     assert (marched["accumulation"] > 0.99).float().mean() > 0.9
     assert torch.allclose(marched["rgb"], full["rgb"].detach(), atol=2e-3)
     assert torch.allclose(marched["depth"], full["depth"].detach(), rtol=1e-3)
+    model.depth_only = True  # carving's renders: the same depth without colour
+    with torch.no_grad():
+        assert torch.equal(model.render_rays(origins, directions, near, far)["depth"], marched["depth"])
