@@ -6,9 +6,9 @@ With ground truth (synthetic captures), the renders and the 2D edits are also sc
 
     evaluate_capture(edited, out, gt_images=None, holdout=2) -> dict   # also `inconddiff evaluate`
 
-Writes OUT/consistency.json, OUT/consistency.html, OUT/renders/<stem>.png, OUT/depth/<stem>.png (+ .npy) and the
-fitted nerfstudio run under OUT/nerf/ (config.yml + checkpoint; `ns-render` can load it with
-TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1).
+Writes OUT/consistency.json, OUT/consistency.html, OUT/renders/<stem>.png, OUT/depth/<stem>.png (+ .npy), all at
+the working size, and the fitted nerfstudio run under OUT/nerf/ (config.yml + checkpoint; `ns-viewer` and
+`ns-render` load it with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1).
 """
 
 from __future__ import annotations
