@@ -298,8 +298,8 @@ def relocate_run(
     old_root, new_root = Path(old_root).resolve(), Path(new_root).resolve()
 
     def moved(value):
-        if isinstance(value, Path):
-            absolute = value.resolve() if value.is_absolute() else value
+        if isinstance(value, Path):  # relative paths were made relative to the working directory
+            absolute = value.resolve()
             return new_root / absolute.relative_to(old_root) if absolute.is_relative_to(old_root) else value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             for f in dataclasses.fields(value):

@@ -464,3 +464,24 @@ def test_rendering_marches_rays_and_matches_evaluating_every_sample():
     model.depth_only = True  # carving's renders: the same depth without colour
     with torch.no_grad():
         assert torch.equal(model.render_rays(origins, directions, near, far)["depth"], marched["depth"])
+
+
+def test_relocating_a_run_moves_its_paths_given_absolute_or_relative(tmp_path, monkeypatch):
+    import yaml
+
+    from nerf_integration.config import fit_trainer_config
+    from nerf_integration.fit import relocate_run
+
+    monkeypatch.chdir(tmp_path)
+    config = fit_trainer_config()
+    config.output_dir = Path(".run.partial/nerf")  # relative to the working directory
+    config.pipeline.datamanager.data = (tmp_path / ".run.partial" / "nerf" / "data").resolve()
+    config.pipeline.model.carve_masks = Path("elsewhere/masks")
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.dump(config))
+    relocate_run(path, ".run.partial", tmp_path / "run")
+    moved = yaml.load(path.read_text(), Loader=yaml.Loader)
+    assert moved.output_dir == (tmp_path / "run" / "nerf").resolve()
+    assert moved.pipeline.datamanager.data == (tmp_path / "run" / "nerf" / "data").resolve()
+    assert moved.pipeline.model.carve_masks == Path("elsewhere/masks")  # outside the moved folder: kept
+    assert moved.max_num_iterations == config.max_num_iterations
