@@ -148,6 +148,16 @@ def view_at(capture, stem: str, shape: tuple[int, int]) -> tuple[np.ndarray, np.
     return edit, hole
 
 
+def truth_at(gt_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
+    """A view's ground-truth image from `gt_dir` (any extension) at the working `shape` (area-averaged)."""
+    from inconddiff.prior.crops import resize_image
+
+    path = next((p for p in gt_dir.glob(f"{stem}.*")), None)
+    if path is None:
+        raise CaptureError(gt_dir, f"no ground-truth image for view {stem}")
+    return resize_image(read_image(path), shape)
+
+
 def evaluate_capture(
     edited: str | os.PathLike,
     out: str | os.PathLike,
@@ -243,14 +253,7 @@ def evaluate_capture(
             if hole is not None and hole.any():
                 rec["edit_sharpness"] = _finite(sharpness_ratio(edit, hole))
             if gt_dir is not None:
-                gt_path = next((p for p in gt_dir.glob(f"{stem}.*")), None)
-                if gt_path is None:
-                    raise CaptureError(gt_dir, f"no ground-truth image for view {stem}")
-                gt = read_image(gt_path)
-                if gt.shape[:2] != render.shape[:2]:
-                    from inconddiff.prior.crops import resize_image
-
-                    gt = resize_image(gt, render.shape[:2])
+                gt = truth_at(gt_dir, stem, render.shape[:2])
                 rec["render_vs_gt"] = region_scores(render, gt, hole, lpips)
                 rec["edit_vs_gt"] = region_scores(edit, gt, hole, lpips)
             views.append(rec)
@@ -303,11 +306,7 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
         cells.append(f'<td><img src="html/{stem}_edit.png"></td><td><img src="renders/{stem}.png"></td>')
         cells.append(f'<td><img src="html/{stem}_err.png"></td>')
         if gt_dir is not None:
-            gt = read_image(next(gt_dir.glob(f"{stem}.*")))
-            if gt.shape[:2] != render.shape[:2]:
-                from inconddiff.prior.crops import resize_image
-
-                gt = resize_image(gt, render.shape[:2])
+            gt = truth_at(gt_dir, stem, render.shape[:2])
             write_image(assets / f"{stem}_gterr.png", error_map(render, gt))
             cells.append(f'<td><img src="html/{stem}_gterr.png"></td>')
         cells.append(f'<td><img src="depth/{stem}.png"></td>')
