@@ -227,7 +227,10 @@ def main() -> None:
     args.out.write_text(
         json.dumps(
             {
-                "setup": vars(args) | {"workdir": str(args.workdir), "out": str(args.out)},
+                "setup": {
+                    k: v for k, v in vars(args).items() if not (args.capture and k in ("views", "size"))
+                }  # the synthetic capture's shape means nothing for a real one
+                | {"workdir": str(args.workdir), "out": str(args.out)},
                 "ranked_a_b_c": ranked if all_ranked else None,
                 "score": "summary.hole_heldout.render_vs_edit.in_psnr",
                 "hole_heldout_in_psnr": scores,
