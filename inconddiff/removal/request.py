@@ -14,7 +14,8 @@ import numpy as np
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
 from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
-from inconddiff.prior.hole_depth import hole_depth, hole_depth_samples
+from inconddiff.prior.depth_choice import background_planes, choose_depth
+from inconddiff.prior.hole_depth import hole_depth_samples, surface_depth
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
 from inconddiff.prior.telea import telea
 
@@ -109,20 +110,53 @@ def hidden_depth(
     it sees that surface (float: 1 seen, 0 hidden, NaN unknown; None for sources without a depth map).
 
     Along each ray the surface the sources' depth maps confirm (`stereo.surface_along_rays`, the
-    `RAY_SOURCES` best ranked) is taken; where no two of them see one, the sparse points' interpolated depth
-    (`hole_depth`) stands and the sources' occlusion tests decide what they see."""
+    `RAY_SOURCES` best ranked) is taken; where no two of them see one, the sparse points' depth
+    (`hole_depth.surface_depth`) stands and the sources' occlusion tests decide what they see. Then, per
+    pixel, that depth, the sparse points' and the planes through groups of them compete on how well the
+    observed views agree on the colour there (`depth_choice.choose_depth`)."""
     window = (box.y0, box.y1, box.x0, box.x1)
-    sparse = hole_depth(camera, geometry, keep, box)
+    grid = crop_pixel_grid(window, box.work_shape)
+    uv, z = hole_depth_samples(camera, geometry.points[keep], window)
+    sparse = surface_depth(uv, z, grid.reshape(-1, 2)).reshape(box.work_shape)
     unknown: list[np.ndarray | None] = [None] * len(sources)
-    ranked = [i for i, s in enumerate(sources) if not s.carried and s.depth is not None][:RAY_SOURCES]
-    _, z = hole_depth_samples(camera, geometry.points[keep], window)
-    if len(ranked) < 2 or len(z) < 3:
-        return sparse, unknown
-    small = sweep_shape(box.work_shape)
+    depth = sparse
+    observed = [i for i, s in enumerate(sources) if not s.carried]
+    ranked = [i for i in observed if sources[i].depth is not None][:RAY_SOURCES]
+    if len(ranked) >= 2 and len(z) >= 3:
+        depth, unknown = _confirmed_depth(camera, window, box.work_shape, sparse, sources, ranked, z)
+    if len(z) < 3 or len(observed) < 2:
+        return depth, unknown
+    candidates = [
+        depth,
+        *([sparse] if depth is not sparse else []),
+        *background_planes(uv, z, grid.reshape(-1, 2)),
+    ]
+    candidates = [c.reshape(box.work_shape) for c in candidates]
+    agreeing = [(sources[i].camera, sources[i].image, sources[i].invalid) for i in observed[:RAY_SOURCES]]
+    chosen, choice = choose_depth(camera, grid, candidates, agreeing)
+    # the views' depth maps judged what they see at the surface they confirmed, not at another candidate:
+    # there the occlusion test decides
+    unknown = [None if u is None else np.where(choice == 0, u, np.nan) for u in unknown]
+    return chosen, unknown
+
+
+def _confirmed_depth(
+    camera: Camera,
+    window: tuple[int, int, int, int],
+    work_shape: tuple[int, int],
+    sparse: np.ndarray,
+    sources: list[CopySource],
+    ranked: list[int],
+    z: np.ndarray,
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """`sparse` replaced wherever the `ranked` sources' depth maps confirm a surface along the rays, and per
+    source where it sees that surface."""
+    unknown: list[np.ndarray | None] = [None] * len(sources)
+    small = sweep_shape(work_shape)
     depth_range = (np.percentile(z, 2) * 0.8, np.percentile(z, 98) * 1.25)
     views = [(sources[i].camera, sources[i].depth, sources[i].invalid) for i in ranked]
     rays, seen_by = surface_along_rays(camera, window, small, views, depth_range)
-    h, w = box.work_shape
+    h, w = work_shape
     found = np.isfinite(rays)
     inv = np.where(found, 1.0 / np.where(found, rays, 1.0), 0.0).astype(np.float32)
     inv = np.where(found, cv2.medianBlur(inv, 3), 0.0)  # single-plane jitter between neighbouring rays
