@@ -14,7 +14,7 @@ import numpy as np
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
 from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
-from inconddiff.prior.depth_choice import background_planes, choose_depth
+from inconddiff.prior.depth_choice import MARGIN, background_planes, choose_depth
 from inconddiff.prior.hole_depth import hole_depth_samples, surface_depth
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
 from inconddiff.prior.telea import telea
@@ -27,6 +27,10 @@ ATTENDED_REFERENCES = 3
 RAY_SOURCES = 12
 """The depth along a hole's rays is confirmed against the depth maps of at most this many sources (the best
 ranked): enough to outvote one map's mistakes, at a cost that grows with each."""
+CONFIRMED_MARGIN = 0.05
+"""Where the views' depth maps confirmed a surface, another candidate depth replaces it only when it lowers the
+views' disagreement (`depth_choice.disagreement`) by more than this (`depth_choice.MARGIN` elsewhere): on real
+captures the confirmed surface is mostly right, and a plane that agrees a little better by chance costs detail."""
 
 
 @dataclass
@@ -133,7 +137,9 @@ def hidden_depth(
     ]
     candidates = [c.reshape(box.work_shape) for c in candidates]
     agreeing = [(sources[i].camera, sources[i].image, sources[i].invalid) for i in observed[:RAY_SOURCES]]
-    chosen, choice = choose_depth(camera, grid, candidates, agreeing)
+    confirmed = np.zeros(box.work_shape, bool) if depth is sparse else ~np.isclose(depth, sparse)
+    margin = np.where(confirmed, CONFIRMED_MARGIN, MARGIN)
+    chosen, choice = choose_depth(camera, grid, candidates, agreeing, margin)
     # the views' depth maps judged what they see at the surface they confirmed, not at another candidate:
     # there the occlusion test decides
     unknown = [None if u is None else np.where(choice == 0, u, np.nan) for u in unknown]
