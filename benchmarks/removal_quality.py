@@ -169,8 +169,11 @@ def main() -> None:
                     shutil.rmtree(out)
                 t0 = time.time()
                 if not out.is_dir():
-                    if METHODS[method] is None:
-                        homography_removal(folder, out)
+                    if METHODS[method] is None:  # written aside, so that a stopped run leaves no half folder
+                        partial = out.with_name(out.name + ".partial")
+                        shutil.rmtree(partial, ignore_errors=True)
+                        homography_removal(folder, partial)
+                        partial.rename(out)
                     else:
                         remove_object(folder, out, config=RemovalConfig(seed=run, **METHODS[method]))
                     seconds = time.time() - t0
