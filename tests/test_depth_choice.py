@@ -72,7 +72,6 @@ def test_the_surface_on_which_the_views_agree_replaces_a_wrong_default():
     grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
     wrong = np.full(truth.shape, WALL)
     floor_plane = np.where(truth < WALL, truth, np.nan)
-    floor_plane[truth >= WALL] = np.nan
     depth, choice = choose_depth(target, grid, [wrong, floor_plane, np.full(truth.shape, WALL)], sources)
     floor = truth < 0.8 * WALL  # well inside the floor, clear of the crease
     assert (choice[floor] == 1).mean() > 0.95

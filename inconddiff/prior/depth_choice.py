@@ -20,7 +20,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from inconddiff.cameras import Camera
-from inconddiff.prior.hole_depth import fit_inverse_depth_plane
+from inconddiff.prior.hole_depth import PLANE_TOLERANCE, fit_inverse_depth_plane
 from inconddiff.prior.warp import invalid_at, lookup
 
 MAX_PLANES = 3
@@ -55,18 +55,18 @@ def background_planes(
     left = np.ones(len(uv), bool)
     if len(uv) == 0:
         return planes
-    k = min(LOCAL_SAMPLES, len(uv))
-    _, nearest = cKDTree(uv).query(query_uv, k=k)
-    nearest = nearest.reshape(len(query_uv), k)
+    near = min(LOCAL_SAMPLES, len(uv))
+    _, nearest = cKDTree(uv).query(query_uv, k=near)
+    nearest = nearest.reshape(len(query_uv), near)
     design = np.concatenate([query_uv, np.ones((len(query_uv), 1))], 1)
-    for k in range(MAX_PLANES):
-        if left.sum() < max(MIN_PLANE_SAMPLES, 6):
+    for attempt in range(MAX_PLANES):
+        if left.sum() < MIN_PLANE_SAMPLES:
             break
-        coef, _ = fit_inverse_depth_plane(uv[left], depth[left], seed=seed + k)
+        coef, _ = fit_inverse_depth_plane(uv[left], depth[left], seed=seed + attempt)
         if coef is None:
             break
         inv = np.concatenate([uv, np.ones((len(uv), 1))], 1) @ coef
-        inliers = left & (np.abs(inv - 1.0 / depth) * depth < 0.015)
+        inliers = left & (np.abs(inv - 1.0 / depth) * depth < PLANE_TOLERANCE)
         if inliers.sum() < max(MIN_PLANE_SAMPLES, MIN_PLANE_SHARE * len(uv)):
             break
         at = design @ coef
@@ -87,12 +87,20 @@ def views_at(
     colours, valids = [], []
     for camera, image, invalid in sources:
         mapx, mapy, _, valid = lookup(target, depth, grid, camera)
-        img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
-        colours.append(cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        colours.append(
+            cv2.remap(_float(image), mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        )
         if invalid is not None:
             valid &= ~invalid_at(invalid, mapx, mapy)
         valids.append(valid)
     return np.stack(colours), np.stack(valids)
+
+
+def _float(image: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] (uint8 scaled; float32 as it is)."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return image if image.dtype == np.float32 else image.astype(np.float32)
 
 
 def disagreement(colours: np.ndarray, valids: np.ndarray) -> np.ndarray:
@@ -149,6 +157,9 @@ def choose_depth(
     default = candidates[0]
     if len(candidates) < 2 or len(sources) < 2:
         return default, np.zeros(default.shape, np.int64)
+    sources = [
+        (camera, _float(image), invalid) for camera, image, invalid in sources
+    ]  # once, not per candidate
     looks, oks = [], []
     for depth in candidates:
         ok = np.isfinite(depth) & (depth > 0)

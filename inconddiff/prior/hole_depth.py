@@ -37,8 +37,12 @@ def interpolate_depth(uv: np.ndarray, depth: np.ndarray, query_uv: np.ndarray) -
     return 1.0 / np.maximum(out, 1e-9)
 
 
+PLANE_TOLERANCE = 0.015
+"""A sample lies on a plane when its inverse depth is within this fraction of the plane's."""
+
+
 def fit_inverse_depth_plane(
-    uv: np.ndarray, depth: np.ndarray, tol: float = 0.015, iters: int = 256, seed: int = 0
+    uv: np.ndarray, depth: np.ndarray, tol: float = PLANE_TOLERANCE, iters: int = 256, seed: int = 0
 ) -> tuple[np.ndarray | None, float]:
     """Robust plane through depth samples: inverse depth affine in the pixel coordinates (a plane in 3D).
 

@@ -126,18 +126,20 @@ def hidden_depth(
     depth = sparse
     observed = [i for i, s in enumerate(sources) if not s.carried]
     ranked = [i for i in observed if sources[i].depth is not None][:RAY_SOURCES]
+    confirmed = np.zeros(box.work_shape, bool)
     if len(ranked) >= 2 and len(z) >= 3:
-        depth, unknown = _confirmed_depth(camera, window, box.work_shape, sparse, sources, ranked, z)
+        depth, confirmed, unknown = _confirmed_depth(
+            camera, window, box.work_shape, sparse, sources, ranked, z
+        )
     if len(z) < 3 or len(observed) < 2:
         return depth, unknown
     candidates = [
         depth,
-        *([sparse] if depth is not sparse else []),
+        *([sparse] if confirmed.any() else []),
         *background_planes(uv, z, grid.reshape(-1, 2)),
     ]
     candidates = [c.reshape(box.work_shape) for c in candidates]
     agreeing = [(sources[i].camera, sources[i].image, sources[i].invalid) for i in observed[:RAY_SOURCES]]
-    confirmed = np.zeros(box.work_shape, bool) if depth is sparse else ~np.isclose(depth, sparse)
     margin = np.where(confirmed, CONFIRMED_MARGIN, MARGIN)
     chosen, choice = choose_depth(camera, grid, candidates, agreeing, margin)
     # the views' depth maps judged what they see at the surface they confirmed, not at another candidate:
@@ -154,9 +156,9 @@ def _confirmed_depth(
     sources: list[CopySource],
     ranked: list[int],
     z: np.ndarray,
-) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """`sparse` replaced wherever the `ranked` sources' depth maps confirm a surface along the rays, and per
-    source where it sees that surface."""
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+    """`sparse` replaced wherever the `ranked` sources' depth maps confirm a surface along the rays, where
+    they do, and per source where it sees that surface."""
     unknown: list[np.ndarray | None] = [None] * len(sources)
     small = sweep_shape(work_shape)
     depth_range = (np.percentile(z, 2) * 0.8, np.percentile(z, 98) * 1.25)
@@ -169,11 +171,12 @@ def _confirmed_depth(
     known = cv2.resize(found.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     weight = cv2.resize(found.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     smooth = cv2.resize(inv, (w, h), interpolation=cv2.INTER_LINEAR) / np.maximum(weight, 1e-6)
-    depth = np.where(known & (smooth > 0), 1.0 / np.maximum(smooth, 1e-12), sparse)
+    confirmed = known & (smooth > 0)
+    depth = np.where(confirmed, 1.0 / np.maximum(smooth, 1e-12), sparse)
     for k, i in enumerate(ranked):
         seen = cv2.resize(seen_by[k].astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
         unknown[i] = np.where(known, seen, np.nan).astype(np.float64)
-    return depth, unknown
+    return depth, confirmed, unknown
 
 
 def probe_holes(hole: np.ndarray, count: int = 2, gap: int = 2) -> list[np.ndarray]:
