@@ -91,3 +91,42 @@ def test_a_mapping_that_runs_off_to_infinity_is_distorted_and_does_not_hide_the_
         bad = distorted(smear, ys, valid)
     assert bad[:, 50:].all()
     assert bad[:, 21:29].all() and not bad[:, :19].any()
+
+
+def test_only_a_measured_surface_in_front_hides_a_point():
+    from inconddiff.prior.warp import SurfaceMap, warp_reference
+
+    target, reference = camera_at(0.0), camera_at(0.5)
+    rng = np.random.default_rng(0)
+    texture = rng.random((400, 400, 3)).astype(np.float32)
+    image = render_wall(reference, 4.0, texture)
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    depth = np.full((80, 96), 4.0)
+    # the reference measured a nearer surface (at 2) over its left half and nothing over the rest
+    measured = np.full((40, 48), np.nan, np.float32)
+    measured[:, :24] = 2.0
+    surface = SurfaceMap(measured, 0.5)
+    _, valid = warp_reference(target, depth, grid, reference, image, None, surface)
+    mapx = grid[..., 0] - 80 * 0.5 / 4.0 - 0.5  # where the wall's points land in the reference
+    inside = (mapx >= 0) & (mapx <= 95)
+    assert not valid[inside & (mapx < 46)].any()  # behind the measured surface: hidden
+    assert valid[inside & (mapx > 50)].all()  # where nothing was measured, the test does not hide it
+
+
+def test_a_views_surface_is_what_its_stereo_measured_not_its_sparse_points_interpolated(monkeypatch):
+    from inconddiff.cameras import SceneGeometry
+    from inconddiff.prior.stereo import DepthMap
+    from inconddiff.removal.views import CaptureViews
+
+    cam = camera_at(0.0)
+    # sparse points at depth 2 in the view's left half, none on the right: interpolation would carry them across
+    pts = cam.unproject(np.array([[10.0, 20.0], [20.0, 60.0], [30.0, 40.0]]), np.full(3, 2.0))
+    tracks = [[("a", 10.0, 20.0)], [("a", 20.0, 60.0)], [("a", 30.0, 40.0)]]
+    views = CaptureViews(SceneGeometry({"a": cam}, pts, tracks), np.ones(3, bool), lambda s: None, {})
+    stereo = np.full((40, 48), np.nan, np.float32)
+    stereo[:, :24] = 2.0  # measured only where the points are
+    monkeypatch.setattr(views, "depth_map", lambda stem: DepthMap(stereo, 0.5))
+    surface = views.surface("a")
+    ys, xs = np.mgrid[0:80, 0:96].astype(np.float32)
+    hidden = surface.occludes(xs, ys, np.full((80, 96), 4.0))
+    assert hidden[:, :46].all() and not hidden[:, 50:].any()

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inconddiff.cameras import Camera, SceneGeometry
-from inconddiff.prior.hole_depth import interpolate_depth
+from inconddiff.cameras import Camera
 
 
 def projector(target: Camera, grid_uv: np.ndarray, reference: Camera):
@@ -62,57 +61,30 @@ def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.nd
     return bad >= 0.01
 
 
-def observed_depth_samples(
-    camera: Camera, stem: str, geometry: SceneGeometry, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Image positions (M, 2) and depths (M,) of the points that view `stem` itself observes
-    (only those marked in `keep`, e.g. background points, when given)."""
-    idx = geometry.observations.get(stem, (np.zeros(0, dtype=np.int64), None))[0]
-    if keep is not None:
-        idx = idx[keep[idx]]
-    if len(idx) == 0:
-        return np.zeros((0, 2)), np.zeros(0)
-    uv, z = camera.project(geometry.points[idx])
-    ok = z > 1e-6
-    return uv[ok], z[ok]
-
-
 OCCLUSION_TOLERANCE = 0.05
 """A looked-up point is hidden in the reference when the reference's own surface lies more than this fraction
 of its depth in front of it."""
-SURFACE_MAP_SIDE = 256
-"""A view's surface map (`SurfaceMap`) is interpolated at this many pixels along its longer side."""
 
 
 @dataclass
 class SurfaceMap:
-    """The depth of the surface a view sees, interpolated from the sparse points it observes, on a coarse
-    grid of its image: what the occlusion test asks at every looked-up position."""
+    """The depth of the surface a view was measured to see (its stereo depth map, `stereo.DepthMap`), on a
+    coarse grid of its image: what the occlusion test asks at every looked-up position. Where nothing was
+    measured (NaN) the test says nothing, and the agreement between the views that see the point decides
+    (`copy_fill`): depth interpolated between sparse points invents edges in front of what the views
+    really saw."""
 
     depth: np.ndarray
-    """z-depth (h', w') at the coarse grid's pixel centres."""
+    """z-depth (h', w') at the coarse grid's pixel centres, NaN where not measured."""
     scale: float
     """Coarse pixels per full-resolution pixel."""
-
-    @classmethod
-    def from_samples(
-        cls, camera: Camera, samples: tuple[np.ndarray, np.ndarray], side: int = SURFACE_MAP_SIDE
-    ) -> SurfaceMap | None:
-        """The map of `camera` from its observed samples (uv, depth), or None with fewer than 3 samples."""
-        uv, depth = samples
-        if len(uv) < 3:
-            return None
-        scale = min(1.0, side / max(camera.width, camera.height))
-        h, w = max(2, round(camera.height * scale)), max(2, round(camera.width * scale))
-        ys, xs = np.mgrid[0:h, 0:w]
-        query = np.stack([(xs.ravel() + 0.5) / scale, (ys.ravel() + 0.5) / scale], 1)
-        return cls(interpolate_depth(uv, depth, query).reshape(h, w).astype(np.float32), scale)
 
     def occludes(
         self, mapx: np.ndarray, mapy: np.ndarray, z: np.ndarray, tolerance: float = OCCLUSION_TOLERANCE
     ) -> np.ndarray:
         """True where the surface lies clearly in front of the looked-up points (remap coordinates mapx, mapy
-        at full resolution, their depth z in this view): something else is in the way there."""
+        at full resolution, their depth z in this view): something else is in the way there. False where the
+        surface is unknown."""
         s = self.scale
         surface = cv2.remap(
             self.depth,

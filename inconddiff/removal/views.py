@@ -14,7 +14,7 @@ import numpy as np
 from inconddiff.cameras import SceneGeometry
 from inconddiff.prior.copy_fill import CopySource
 from inconddiff.prior.stereo import DepthMap, covisible_neighbours, view_depth
-from inconddiff.prior.warp import SurfaceMap, observed_depth_samples
+from inconddiff.prior.warp import SurfaceMap
 
 IMAGE_CACHE_BYTES = 2 << 30
 """Decoded views kept in memory (the most recently used): every view is a source for many others."""
@@ -33,7 +33,6 @@ class CaptureViews:
     ):
         self.geometry, self.keep, self.read, self.masks = geometry, keep, images, masks
         self._images: dict[str, np.ndarray] = {}
-        self._surfaces: dict[str, SurfaceMap | None] = {}
         self._depths: dict[str, DepthMap | None] = {}
 
     def image(self, stem: str) -> np.ndarray:
@@ -68,18 +67,10 @@ class CaptureViews:
         return self._depths[stem]
 
     def surface(self, stem: str) -> SurfaceMap | None:
-        """The surface view `stem` sees: its stereo depth where trusted, the background points it observes
-        interpolated elsewhere."""
-        if stem not in self._surfaces:
-            camera = self.geometry.cameras[stem]
-            samples = observed_depth_samples(camera, stem, self.geometry, self.keep)
-            surface = SurfaceMap.from_samples(camera, samples)
-            stereo = self.depth_map(stem)
-            if surface is not None and stereo is not None:
-                d = cv2.resize(stereo.depth, surface.depth.shape[::-1], interpolation=cv2.INTER_NEAREST)
-                surface = SurfaceMap(np.where(np.isfinite(d), d, surface.depth), surface.scale)
-            self._surfaces[stem] = surface
-        return self._surfaces[stem]
+        """The surface view `stem` was measured to see, for the occlusion test: its stereo depth where
+        trusted, unknown elsewhere (`warp.SurfaceMap`)."""
+        stereo = self.depth_map(stem)
+        return None if stereo is None else SurfaceMap(stereo.depth, stereo.scale)
 
     def source(self, stem: str, invalid: np.ndarray | None = None) -> CopySource:
         """View `stem` as a source of observed pixels: its own pixels, its hole excluded. `invalid` replaces the
