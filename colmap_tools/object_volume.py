@@ -32,8 +32,15 @@ def object_points(geometry: SceneGeometry, masks: dict[str, np.ndarray]) -> np.n
     return np.array(idx, dtype=np.int64)
 
 
+CLUSTER_FRACTION = 0.1
+"""DBSCAN clusters of object points with at least this fraction of the largest one's points are kept: an object
+is often several parts far apart for its sparse points (a ball on a thin column on a base), while a stray
+background point that falls inside every annotated mask rarely has many neighbours."""
+
+
 def clean_points(points: np.ndarray, nb_neighbors: int = 10, std_ratio: float = 2.0) -> np.ndarray:
-    """Boolean mask of the points kept: statistical outliers removed, then the largest DBSCAN cluster."""
+    """Boolean mask of the points kept: statistical outliers removed, then the DBSCAN clusters with at least
+    `CLUSTER_FRACTION` of the largest one's points."""
     import open3d as o3d
 
     keep = np.zeros(len(points), dtype=bool)
@@ -54,8 +61,9 @@ def clean_points(points: np.ndarray, nb_neighbors: int = 10, std_ratio: float = 
     eps = float(np.median(nn) * 4) if nn is not None else float(np.linalg.norm(np.ptp(pts, axis=0)) / 20)
     labels = np.asarray(sub.cluster_dbscan(eps=eps, min_points=3))
     if (labels >= 0).any():
-        best = np.bincount(labels[labels >= 0]).argmax()
-        keep[inliers[labels == best]] = True
+        counts = np.bincount(labels[labels >= 0])
+        kept = np.nonzero(counts >= CLUSTER_FRACTION * counts.max())[0]
+        keep[inliers[np.isin(labels, kept)]] = True
     else:
         keep[inliers] = True
     return keep

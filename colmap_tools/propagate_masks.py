@@ -2,7 +2,7 @@
 
 1. Object points: sparse points that an annotated view observes inside its mask and no annotated view
    observes outside it.
-2. Cleaning with open3d: statistical outlier removal, then DBSCAN; the largest cluster is the object.
+2. Cleaning with open3d: statistical outlier removal, then DBSCAN; the clusters of some size are the object.
 3. A dense volume: voxels in a box around the object points whose projections fall inside the mask of
    every annotated view that sees them (a visual hull carved by the annotations), and whose depth in each
    annotated view lies within a slab around the points' (about one object width deep).

@@ -232,3 +232,16 @@ def test_carved_volume_is_bounded_in_depth_when_the_annotated_views_face_each_ot
     truth = splat_mask(cube, 0.05, side)
     seen = splat_mask(voxels, size, side)
     assert iou(seen, truth) > 0.6
+
+
+def test_object_points_in_parts_are_all_kept_and_strays_dropped():
+    from colmap_tools.object_volume import clean_points
+
+    rng = np.random.default_rng(0)
+    ball = rng.normal(0.0, 0.1, (120, 3)) + [0.0, 0.0, 1.2]  # a textured ball: many points
+    column = np.stack([rng.normal(0, 0.01, 20), rng.normal(0, 0.01, 20), np.linspace(0.1, 0.5, 20)], 1)
+    strays = rng.normal(0.0, 0.02, (3, 3)) + [2.0, 2.0, 0.0]  # background points inside both masks by chance
+    keep = clean_points(np.concatenate([ball, column, strays]))
+    assert keep[120:140].mean() > 0.8  # the thin column under the ball is part of the object
+    assert not keep[140:].any()
+    assert keep[:120].mean() > 0.9
