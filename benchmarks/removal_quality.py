@@ -20,8 +20,8 @@ mean colour where none does.
 Scores, means over the masked views of each scene, then over scenes: masked PSNR, LPIPS on the hole's box,
 cross-view disagreement (mean absolute difference, 0-255, between two views' fills of the same surface point,
 true depth), PSNR of fills against other views' observations of the same points, seconds. `--refit` also scores
-the named methods by the radiance-field refit (`inconddiff evaluate`: hole PSNR of renders of held-out views
-against their edits).
+the named methods by the radiance-field refit (`inconddiff evaluate`: its consistency score, and the hole PSNR
+of the renders of views whose holes were left out of the fit against their edits).
 
     .venv/bin/python benchmarks/removal_quality.py                  # all scenes, two runs
     .venv/bin/python benchmarks/removal_quality.py --scenes arc_small_256 --runs 1 --methods telea ours
@@ -102,14 +102,19 @@ def run_folder(capture: Path, folder: Path, seed: int) -> Path:
     return folder
 
 
-def refit_score(capture: Path, edited: Path, work: Path) -> float:
-    """Hole PSNR of the refit's renders of held-out views against their edits."""
+def refit_score(capture: Path, edited: Path, work: Path) -> dict[str, float]:
+    """The refit's scores of an edit: its consistency score (`inconddiff evaluate`: hole PSNR of the renders
+    of views whose holes were left out of the fit against their edits, less a penalty for fills with less
+    detail than their surroundings) and that hole PSNR alone."""
     from nerf_integration.evaluate import evaluate_capture
 
     if work.exists():
         shutil.rmtree(work)
     report = evaluate_capture(edited, work, gt_images=capture / "gt" / "images", holdout=2, use_lpips=False)
-    return float(report["summary"]["hole_heldout"]["psnr"])
+    return {
+        "refit_consistency": float(report["consistency_score"]),
+        "refit_hole_psnr": float(report["summary"]["hole_heldout"]["render_vs_edit"]["in_psnr"]),
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -181,12 +186,12 @@ def main() -> None:
                     seconds = recorded_seconds(out)
                 row = {"run": run, **scores(capture, out, seconds)}
                 if method in args.refit:
-                    row["refit_hole_psnr"] = refit_score(capture, out, folder / f"{method}_refit")
+                    row.update(refit_score(capture, out, folder / f"{method}_refit"))
                 scene.setdefault(method, []).append(row)
                 print(f"{name} run {run} {method:12s} masked PSNR {row['masked_psnr']:.2f}", flush=True)
 
     methods = ["copy_oracle", *args.methods]
-    keys = (*KEYS, *(("refit_hole_psnr",) if args.refit else ()))
+    keys = (*KEYS, *(("refit_consistency", "refit_hole_psnr") if args.refit else ()))
     summary = {}
     for m in methods:
         per_scene = [[r for r in rows[n][m]] for n in args.scenes]
