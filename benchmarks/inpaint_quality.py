@@ -11,7 +11,10 @@ dropped (it cannot see behind a real object). Each method fills the hole using t
   best ranked views, depth from their stereo maps along the target's rays), Telea where none sees;
 - `ours_k0`: the diffusion model without references (prior = Telea);
 - `ours`: the diffusion model with K references;
-- `auto`: what the product does (`warp` unless the model refills probe holes clearly better).
+- `ours_adapted`: the diffusion model after `inconddiff remove`'s per-capture adaptation
+  (`--adapt-minutes`), fine-tuned on samples cut from the capture's own views away from the test holes;
+- `auto`: what the product does (`warp` unless the model refills probe holes clearly better; the adapted
+  model when `ours_adapted` is measured).
 
 Scores against the original view: masked PSNR / SSIM and LPIPS (real AlexNet weights) on the hole's bounding
 box, and PSNR / SSIM / LPIPS of the whole composite. Prints a table, writes JSON and a picture grid of the
@@ -35,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SHARED = ROOT.parent / "shared" / "data"
 HELDOUT = ("statue", "temple_ring", "sacre_coeur")
-METHODS = ("telea", "homography", "warp", "ours_k0", "ours", "auto")
+METHODS = ("telea", "homography", "warp", "ours_k0", "ours", "ours_adapted", "auto")
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +65,18 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=None,
         help="size the denoiser runs at (default: the model's training crop size; 0: the working size)",
+    )
+    p.add_argument(
+        "--adapt-minutes",
+        type=float,
+        default=3.0,
+        help="time budget of the per-capture adaptation behind `ours_adapted` (remove's default)",
+    )
+    p.add_argument(
+        "--adapt-dir",
+        type=Path,
+        default=ROOT / "data_cache" / "inpaint_adapted",
+        help="adapted weights, one folder per capture, base model and budget (a second run reuses them)",
     )
     p.add_argument("--out", type=Path, default=RESULTS / "inpaint_quality.json")
     return p.parse_args()
@@ -141,7 +156,7 @@ def main() -> None:
     from inconddiff.training.samples import without_view
 
     torch.set_num_threads(2)
-    want_model = any(m in args.methods for m in ("ours_k0", "ours", "auto"))
+    want_model = any(m in args.methods for m in ("ours_k0", "ours", "ours_adapted", "auto"))
     diffusion = None
     if want_model:
         from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
@@ -150,8 +165,10 @@ def main() -> None:
         weights = Path(args.model) if args.model else default_weights_dir()
         pipe = InConDiffPipeline.from_pretrained(str(weights))
         diffusion = DiffusionFiller(pipe, model_resolution=args.model_resolution)
+    adapted = None
     lp = LPIPS()
     rows = []
+    adapt_seconds: dict[str, float] = {}
     examples = []
     timing = {}
     for name in args.captures:
@@ -159,9 +176,28 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, len(name)])
         stems = sorted(scene.images)
         targets = [stems[i] for i in rng.choice(len(stems), size=min(args.views, len(stems)), replace=False)]
+        holes = {stem: random_hole(scene.images[stem].shape[:2], rng, area=(0.04, 0.10)) for stem in targets}
+        if "ours_adapted" in args.methods:
+            # adapted as `remove` adapts, with the test holes as the object: their pixels never enter its
+            # samples
+            from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
+            from inconddiff.removal.diffusion_filler import DiffusionFiller
+            from inconddiff.training.finetune import adapt
+
+            t_adapt = time.perf_counter()
+            import hashlib
+
+            key = hashlib.sha1(
+                f"{Path(weights).resolve()} {args.adapt_minutes} {args.seed}".encode()
+            ).hexdigest()
+            folder = adapt(scene, holes, args.adapt_dir / f"{name}_{key[:8]}", weights, args.adapt_minutes)
+            adapt_seconds[name] = time.perf_counter() - t_adapt
+            adapted = DiffusionFiller(
+                InConDiffPipeline.from_pretrained(str(folder)), model_resolution=args.model_resolution
+            )
         for stem in targets:
             truth = scene.images[stem]
-            hole = random_hole(truth.shape[:2], rng, area=(0.04, 0.10))
+            hole = holes[stem]
             seen = truth.copy()
             seen[hole] = 0  # the methods never see the hole's pixels
             geometry = without_view(scene.geometry, stem)
@@ -193,7 +229,10 @@ def main() -> None:
                         "warp": WarpFiller(),
                         "ours": diffusion,
                         "ours_k0": diffusion,
-                        "auto": BestOfFiller([WarpFiller(), diffusion]) if diffusion else TeleaFiller(),
+                        "ours_adapted": adapted,
+                        "auto": BestOfFiller([WarpFiller(), adapted or diffusion])
+                        if diffusion
+                        else TeleaFiller(),
                     }[method]
                     fill = filler(alone if method == "ours_k0" else request)
                     full = paste_back(seen, hole, box, fill)
@@ -281,6 +320,8 @@ def main() -> None:
             print(f"{cap:12s} {method:11s}" + "".join(f"{vals[k]:16.3f}" for k in keys))
     if timing:
         print("\nspeed:", json.dumps(timing, indent=1))
+    for cap, secs in adapt_seconds.items():
+        print(f"adaptation {cap}: {secs:.0f} s (samples and training; none of it per view)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -288,6 +329,7 @@ def main() -> None:
                 "args": {k: str(v) for k, v in vars(args).items()},
                 "summary": summary,
                 "timing": timing,
+                "adapt_seconds": adapt_seconds,
                 "rows": rows,
             },
             indent=2,

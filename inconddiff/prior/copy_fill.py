@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera
@@ -172,19 +171,3 @@ def _consistent(
         for k, i in enumerate(observed):
             out[i][crowded] &= np.abs(colours[k] - median).mean(-1) <= CONSISTENCY_TOLERANCE
     return {i: without_specks(ok | ~hole, speck) & ok for i, ok in out.items()}
-
-
-def seams(label: np.ndarray, provenance: np.ndarray, width: int) -> np.ndarray:
-    """Pixels within `width` of a boundary between two sources, or between copied and other content, inside
-    the hole: where a copy fill may show an edge that the views do not have."""
-    region = np.where(provenance == KEPT, -2, np.where(label >= 0, label, -1)).astype(np.int32)
-    edge = np.zeros(label.shape, bool)
-    edge[:, 1:] |= region[:, 1:] != region[:, :-1]
-    edge[:, :-1] |= region[:, 1:] != region[:, :-1]
-    edge[1:] |= region[1:] != region[:-1]
-    edge[:-1] |= region[1:] != region[:-1]
-    edge &= provenance != KEPT
-    if width > 0 and edge.any():
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
-        edge = cv2.dilate(edge.astype(np.uint8), kernel).astype(bool)
-    return edge & (provenance != KEPT)

@@ -90,7 +90,7 @@ def loss_fn(model, scheduler, batch, generator, args) -> torch.Tensor:
     noise = torch.randn(truth.shape, generator=generator).to(device)
     x_t = scheduler.add_noise(start, noise, t)
     pred = model(x_t, t, cond, batch["references"])
-    # the driver keeps copied pixels as copied (but at seams): the loss weighs what the prior had to invent
+    # the driver keeps copied pixels as copied: the loss weighs what the prior had to invent
     copied = cond[:, 7:8]
     weight = hole * (1 - (1 - args.copied_weight) * copied) + args.outside_weight * (1 - hole)
     if "ignore" in batch:
