@@ -108,9 +108,15 @@ def refit_score(capture: Path, edited: Path, work: Path) -> dict[str, float]:
     detail than their surroundings) and that hole PSNR alone."""
     from nerf_integration.evaluate import evaluate_capture
 
-    if work.exists():
-        shutil.rmtree(work)
-    report = evaluate_capture(edited, work, gt_images=capture / "gt" / "images", holdout=2, use_lpips=False)
+    done = work / "consistency.json"  # written last, when the evaluation has finished
+    if done.is_file() and done.stat().st_mtime >= (edited / "images").stat().st_mtime:
+        report = json.loads(done.read_text())
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        report = evaluate_capture(
+            edited, work, gt_images=capture / "gt" / "images", holdout=2, use_lpips=False
+        )
     return {
         "refit_consistency": float(report["consistency_score"]),
         "refit_hole_psnr": float(report["summary"]["hole_heldout"]["render_vs_edit"]["in_psnr"]),
