@@ -27,6 +27,7 @@ denoising step to the model's FLOPs and the measured matrix-multiply rate.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -185,8 +186,6 @@ def main() -> None:
             from inconddiff.training.finetune import adapt
 
             t_adapt = time.perf_counter()
-            import hashlib
-
             key = hashlib.sha1(
                 f"{Path(weights).resolve()} {args.adapt_minutes} {args.seed}".encode()
             ).hexdigest()
