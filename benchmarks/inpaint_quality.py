@@ -181,8 +181,6 @@ def main() -> None:
         if "ours_adapted" in args.methods:
             # adapted as `remove` adapts, with the test holes as the object: their pixels never enter its
             # samples
-            from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
-            from inconddiff.removal.diffusion_filler import DiffusionFiller
             from inconddiff.training.finetune import adapt
 
             t_adapt = time.perf_counter()

@@ -110,11 +110,10 @@ def test_diffusion_filler_changes_only_invented_pixels_and_attends_to_the_best_r
     provenance = np.where(hole, COPIED, KEPT).astype(np.uint8)
     provenance[16:48, 60:72] = INVENTED
     provenance[16:20, 24:40] = CARRIED
-    label = np.where(provenance == COPIED, 0, -1)
     refs = [PreparedReference(f"r{i}", 1.0 - 0.1 * i, image + 0.01 * i, hole) for i in range(5)]
     prior = textured(h, w, seed=3)
     out = DiffusionFiller(RecordingPipe())(
-        request(image, hole, prior=prior, provenance=provenance, label=label, references=refs)
+        request(image, hole, prior=prior, provenance=provenance, references=refs)
     )
     attended = calls["reference_images"]
     assert len(attended) == MAX_ATTENDED_REFERENCES == len(calls["reference_masks"])
