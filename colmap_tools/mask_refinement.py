@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.ndimage import binary_fill_holes
+from scipy.ndimage import binary_fill_holes, distance_transform_edt, label
 
 REFINE_RING = 0.25
 """GrabCut's seed: pixels within this fraction of the projected mask's size around it may be either; beyond it,
@@ -14,11 +14,42 @@ REFINE_CORE = 0.15
 """...and the mask eroded by this fraction of its size is taken as the object."""
 REFINE_LIMITS = (0.5, 1.6)
 """A refined mask whose area leaves this range of the projected mask's is not trusted: the projection stays."""
+SPECK_FRACTION = 0.1
+"""Parts of a projected mask smaller than this fraction of its largest part are splatting noise, not object: they
+are dropped before GrabCut, which would otherwise grow them into whatever surrounds them."""
+INTERIOR_FACTOR = 2.0
+"""GrabCut trims a projection's overshoot, a band of a few pixels along its border; it also drops thin parts whose
+colours resemble the background (a grey post in front of grey stone). Projected pixels deeper inside than this
+many times the median depth of what GrabCut trimmed are therefore kept."""
 
 
 def refine_with_image(image: np.ndarray, projected: np.ndarray, iterations: int = 4) -> np.ndarray:
     """`projected` (bool) moved onto the object's edges in `image` (uint8 RGB) by GrabCut, seeded by it; the
-    projection itself where GrabCut's answer is implausible (`REFINE_LIMITS`)."""
+    projection itself where GrabCut's answer is implausible (`REFINE_LIMITS`). Specks are dropped first
+    (`SPECK_FRACTION`) and the projection's deep interior is kept (`INTERIOR_FACTOR`)."""
+    projected = drop_specks(projected)
+    refined = grabcut(image, projected, iterations)
+    if refined is projected:
+        return projected
+    depth = distance_transform_edt(projected)
+    trimmed = projected & ~refined
+    if trimmed.any():
+        refined = refined | (depth > max(2.0, INTERIOR_FACTOR * float(np.median(depth[trimmed]))))
+    return refined
+
+
+def drop_specks(mask: np.ndarray) -> np.ndarray:
+    """`mask` without its connected parts smaller than `SPECK_FRACTION` of its largest."""
+    parts, n = label(mask)
+    if n < 2:
+        return mask
+    areas = np.bincount(parts.ravel())[1:]
+    return np.isin(parts, np.flatnonzero(areas >= SPECK_FRACTION * areas.max()) + 1)
+
+
+def grabcut(image: np.ndarray, projected: np.ndarray, iterations: int) -> np.ndarray:
+    """GrabCut's object in `image` seeded by `projected` (`REFINE_RING`, `REFINE_CORE`); `projected` itself
+    (the same object) where GrabCut cannot run or its answer is implausible (`REFINE_LIMITS`)."""
     ys, xs = np.nonzero(projected)
     if len(ys) < 16:
         return projected

@@ -42,3 +42,38 @@ def test_refinement_keeps_a_thin_object():
     refined = refine_with_image(_scene(truth), projected)
     assert (refined & truth).sum() / truth.sum() > 0.9
     assert _iou(refined, truth) > 0.8 > _iou(projected, truth)
+
+
+def test_refinement_drops_specks_instead_of_growing_them():
+    """A stray strip of splatted voxels far from the object is noise: GrabCut must not grow it into the
+    background around it."""
+    truth = np.zeros((160, 200), bool)
+    cv2.circle(truth.view(np.uint8), (100, 90), 30, 1, -1)
+    projected = np.roll(truth, (3, -2), axis=(0, 1))
+    projected[4:7, 10:70] = True
+    refined = refine_with_image(_scene(truth), projected)
+    assert not refined[:40, :80].any()
+    assert _iou(refined, truth) > 0.9
+
+
+def test_refinement_keeps_a_part_coloured_like_the_background():
+    """A red ball on a grey post in front of a grey background: GrabCut alone gives the post to the
+    background; the projection's deep interior keeps its core."""
+    from colmap_tools.mask_refinement import grabcut
+
+    truth = np.zeros((200, 200), bool)
+    cv2.circle(truth.view(np.uint8), (100, 60), 35, 1, -1)
+    post = np.zeros_like(truth)
+    post[95:180, 90:110] = True
+    truth |= post
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(128, 30, (200, 200, 1)), 0, 255).repeat(3, axis=2).astype(np.uint8)
+    ball = truth & ~post
+    image[ball] = np.clip(rng.normal((200, 40, 40), 12, (ball.sum(), 3)), 0, 255).astype(np.uint8)
+    image[post] = np.clip(rng.normal(128, 30, (post.sum(), 1)), 0, 255).repeat(3, axis=1).astype(np.uint8)
+    projected = cv2.dilate(truth.view(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    alone = grabcut(image, projected, 4)
+    refined = refine_with_image(image, projected)
+    assert (alone & post).sum() < 0.1 * post.sum()  # the case this rule is for
+    assert (refined & post).sum() > 0.4 * post.sum()  # its core: the band GrabCut trims is not restored
+    assert _iou(refined, truth) > 0.8 > _iou(alone, truth)
