@@ -45,14 +45,20 @@ def test_refinement_keeps_a_thin_object():
 
 
 def test_refinement_drops_specks_instead_of_growing_them():
-    """A stray strip of splatted voxels far from the object is noise: GrabCut must not grow it into the
-    background around it."""
+    """A stray strip of splatted voxels far from the object is noise. Lying on a patch coloured like the
+    object, GrabCut alone grows it into the whole patch."""
+    from colmap_tools.mask_refinement import grabcut
+
     truth = np.zeros((160, 200), bool)
     cv2.circle(truth.view(np.uint8), (100, 90), 30, 1, -1)
+    image = _scene(truth)
+    rng = np.random.default_rng(3)
+    image[:20, :90] = np.clip(rng.normal((200, 40, 40), 12, (20, 90, 3)), 0, 255).astype(np.uint8)
     projected = np.roll(truth, (3, -2), axis=(0, 1))
     projected[4:7, 10:70] = True
-    refined = refine_with_image(_scene(truth), projected)
-    assert not refined[:40, :80].any()
+    assert grabcut(image, projected, 4)[:40, :100].sum() > 1000  # the case this rule is for
+    refined = refine_with_image(image, projected)
+    assert not refined[:40, :100].any()
     assert _iou(refined, truth) > 0.9
 
 
