@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from colmap_tools.mask_refinement import refine_with_image
+from colmap_tools.mask_refinement import grabcut, refine_with_image
 
 
 def _scene(truth: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -47,8 +47,6 @@ def test_refinement_keeps_a_thin_object():
 def test_refinement_drops_specks_instead_of_growing_them():
     """A stray strip of splatted voxels far from the object is noise. Lying on a patch coloured like the
     object, GrabCut alone grows it into the whole patch."""
-    from colmap_tools.mask_refinement import grabcut
-
     truth = np.zeros((160, 200), bool)
     cv2.circle(truth.view(np.uint8), (100, 90), 30, 1, -1)
     image = _scene(truth)
@@ -65,8 +63,6 @@ def test_refinement_drops_specks_instead_of_growing_them():
 def test_refinement_keeps_a_part_coloured_like_the_background():
     """A red ball on a grey post in front of a grey background: GrabCut alone gives the post to the
     background; the projection's deep interior keeps its core."""
-    from colmap_tools.mask_refinement import grabcut
-
     truth = np.zeros((200, 200), bool)
     cv2.circle(truth.view(np.uint8), (100, 60), 35, 1, -1)
     post = np.zeros_like(truth)
