@@ -49,8 +49,10 @@ class InconddiffFitModelConfig(ModelConfig):
     """Half-side of the box (scene units) that gets the fine resolution; beyond it space is contracted. 0: chosen
     from the capture's sparse points (`auto_scene_radius`; 1.5 without points), so that a capture's own
     surroundings, not only what its cameras circle, get the fine grid."""
-    inner_fraction: float = 0.8
-    """Share of the grid's extent given to the inner box."""
+    inner_fraction: float = 0.0
+    """Share of the grid's extent given to the inner box. 0: the share of the capture's sparse points inside the
+    box, within `INNER_FRACTION_RANGE` (`auto_inner_fraction`), so that a capture whose surroundings lie far
+    beyond the box gives them more of the grid."""
     resolutions: tuple[int, ...] = (128, 200, 300)
     """Density grid resolution, coarse to fine: the factors are resampled to the next one at `upsample_steps`."""
     color_resolutions: tuple[int, ...] = (128, 256, 512)
@@ -126,6 +128,19 @@ def auto_scene_radius(points: Tensor | None) -> float:
     return float(min(max(radius, SCENE_RADIUS_RANGE[0]), SCENE_RADIUS_RANGE[1]))
 
 
+INNER_FRACTION_RANGE = (0.5, 0.8)
+"""Bounds of the inner box's share of the grid when it is chosen from the sparse points."""
+
+
+def auto_inner_fraction(points: Tensor | None, radius: float) -> float:
+    """The inner box's share of the grid: the share of the sparse points (N, 3) inside the box of half-side
+    `radius`, within `INNER_FRACTION_RANGE` (its upper bound without points)."""
+    if points is None or len(points) < 10:
+        return INNER_FRACTION_RANGE[1]
+    inside = float((torch.as_tensor(points, dtype=torch.float32).abs().amax(-1) <= radius).float().mean())
+    return float(min(max(inside, INNER_FRACTION_RANGE[0]), INNER_FRACTION_RANGE[1]))
+
+
 def swap_parameters(optimizers, swapped: dict[nn.Parameter, nn.Parameter]) -> None:
     """Put new Parameters in place of old ones in nerfstudio's `Optimizers` (their Adam state starts afresh)."""
     for name, opt in optimizers.optimizers.items():
@@ -171,7 +186,12 @@ class InconddiffFitModel(Model):
         self.collider = NearFarCollider(near_plane=c.near_plane, far_plane=c.far_plane)
         points = (self.kwargs.get("metadata") or {}).get("points3D_xyz")
         self.scene_radius = c.scene_radius if c.scene_radius > 0 else auto_scene_radius(points)
-        log.info("inner box: %.2f scene units on either side of the centre", self.scene_radius)
+        inner = c.inner_fraction if c.inner_fraction > 0 else auto_inner_fraction(points, self.scene_radius)
+        log.info(
+            "inner box: %.2f scene units on either side of the centre, %.0f%% of the grid",
+            self.scene_radius,
+            100 * inner,
+        )
         self.field = TensorVMField(
             resolution=c.resolutions[0],
             color_resolution=c.color_resolutions[0],
@@ -179,7 +199,7 @@ class InconddiffFitModel(Model):
             color_components=c.color_components,
             sh_degree=c.sh_degree,
             scene_radius=self.scene_radius,
-            inner_fraction=c.inner_fraction,
+            inner_fraction=inner,
             occupancy_resolution=c.occupancy_resolution,
         )
         self.background_logit = nn.Parameter(torch.zeros(3), requires_grad=c.background == "learned")

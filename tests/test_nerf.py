@@ -338,13 +338,18 @@ def test_the_fit_carves_the_removed_object_and_keeps_the_floor(tmp_path):
     assert np.mean(world[:, 2] > 0.02) > 0.9
 
 
-def test_scene_radius_follows_the_sparse_points_and_the_ply_reaches_nerfstudio(tmp_path):
+def test_scene_box_follows_the_sparse_points_and_the_ply_reaches_nerfstudio(tmp_path):
     import cv2
     import torch
     from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 
     from inconddiff.transforms_json import POINTS_FILE, write_points_ply
-    from nerf_integration.model import SCENE_RADIUS_RANGE, auto_scene_radius
+    from nerf_integration.model import (
+        INNER_FRACTION_RANGE,
+        SCENE_RADIUS_RANGE,
+        auto_inner_fraction,
+        auto_scene_radius,
+    )
 
     rng = np.random.default_rng(0)
     near = rng.uniform(-2.0, 2.0, (900, 3))  # 85% of the points within 2 units...
@@ -353,6 +358,15 @@ def test_scene_radius_follows_the_sparse_points_and_the_ply_reaches_nerfstudio(t
     assert 1.8 < radius < 4.0
     assert auto_scene_radius(torch.zeros(3, 3)) == 1.5  # too few points: the orbit default
     assert auto_scene_radius(torch.full((50, 3), 100.0)) == SCENE_RADIUS_RANGE[1]
+    # the grid's share for the box follows the points inside it: a room keeps most of the grid, a capture whose
+    # surroundings lie far beyond the capped box gives them more
+    room = torch.as_tensor(np.concatenate([near, far]))
+    assert auto_inner_fraction(room, radius) == INNER_FRACTION_RANGE[1]
+    outdoor = torch.as_tensor(np.concatenate([near[:100], far, far + 10.0, far * 2]))
+    radius = auto_scene_radius(outdoor)
+    assert radius == SCENE_RADIUS_RANGE[1]
+    assert auto_inner_fraction(outdoor, radius) == INNER_FRACTION_RANGE[0]
+    assert auto_inner_fraction(None, 1.5) == INNER_FRACTION_RANGE[1]
     # the PLY written beside transforms.json is what nerfstudio's dataparser hands the model
     folder = tmp_path / "data"
     (folder / "images").mkdir(parents=True)
