@@ -31,11 +31,15 @@ not a wall-clock budget: under a budget the field's fit, and with it every score
 model in sparse/0 (such as `inconddiff run`'s masks and model beside the original photos). With no truth there,
 (c) fills each hole with the sequential edit of the view half the capture away, and (d) is not run. The
 consistency score (`nerf_integration.evaluate.consistency_score`: hole PSNR less a penalty for blur) is reported
-beside the hole PSNR.
+beside the hole PSNR. A capture without object masks takes `--random-holes`: every view gets an object-shaped
+hole (4-10% of the view, seeded) in a copy under WORKDIR/capture, and a COLMAP model is made there if the capture
+has none.
 
     python benchmarks/nerf_consistency.py --views 20 --size 160x120 --seed 0
     python benchmarks/nerf_consistency.py --capture STATUE --arms sequential independent inconsistent \
         --workdir data_cache/nerf_consistency_statue --out benchmarks/results/nerf_consistency_statue.json
+    python benchmarks/nerf_consistency.py --capture ../shared/data/temple_ring --random-holes \
+        --arms sequential independent inconsistent --workdir data_cache/nerf_consistency_temple_ring
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from inconddiff.capture import load_capture, read_image, write_image
@@ -63,6 +68,30 @@ def with_sparse_model(capture_dir: Path) -> Path:
     if not target.is_dir():
         shutil.copytree(capture_dir / "gt" / "sparse" / "0", target)
     return capture_dir
+
+
+def with_random_holes(capture: Path, out: Path, seed: int) -> Path:
+    """A copy of a real capture (images linked, its COLMAP model linked or made) whose every view has a random
+    object-shaped hole as its mask."""
+    from inconddiff.training.holes import random_hole
+
+    if not (out / "sparse" / "0").is_dir():
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        (out / "images").symlink_to((capture / "images").resolve())
+        if (capture / "sparse" / "0").is_dir():
+            (out / "sparse").symlink_to((capture / "sparse").resolve())
+        else:
+            from colmap_tools.reconstruct import reconstruct
+
+            reconstruct(out, output_dir=out)
+    cap = load_capture(out)
+    rng = np.random.default_rng(seed)
+    for stem in cap.stems:
+        hole = random_hole(cap.image(stem).shape[:2], rng, area=(0.04, 0.10))
+        write_image(out / "masks" / f"{stem}.png", hole.astype(np.uint8) * 255)
+    return out
 
 
 def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path:
@@ -139,6 +168,11 @@ def main() -> None:
         help="arms to run (the ranking needs the first three, the margin the first two)",
     )
     ap.add_argument("--capture", type=Path, default=None, help="a real capture: images/, masks/, sparse/0")
+    ap.add_argument(
+        "--random-holes",
+        action="store_true",
+        help="give every view of --capture a random object-shaped hole (for captures without object masks)",
+    )
     ap.add_argument("--workdir", type=Path, default=ROOT / "data_cache" / "nerf_consistency")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "nerf_consistency.json")
     args = ap.parse_args()
@@ -149,6 +183,8 @@ def main() -> None:
 
     w, h = (int(v) for v in args.size.split("x"))
     cap = args.capture or args.workdir / "capture"
+    if args.capture is not None and args.random_holes:
+        cap = with_random_holes(args.capture, args.workdir / "capture", args.seed)
     if args.capture is None:
         if not (cap / "gt" / "transforms.json").is_file():
             generate_capture(
