@@ -145,12 +145,15 @@ def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -
         if len(dataset) == 0:
             continue
         cams = copy.deepcopy(dataset.cameras)
-        full = (int(cams.height[0]), int(cams.width[0]))
-        cams.rescale_output_resolution(min(1.0, side / max(full)))
+        sizes = [(int(h), int(w)) for h, w in zip(cams.height[:, 0], cams.width[:, 0], strict=True)]
+        # views may differ in size (a photo collection): each is shrunk to `side` on its own
+        scale = torch.tensor([[min(1.0, side / max(size))] for size in sizes])
+        cams.rescale_output_resolution(scale.to(cams.device))
         for i, stem in enumerate(dataset_stems(dataset)):
             if stem in done:
                 continue
             done.add(stem)
+            full = sizes[i]
             mask = masks.get(stem)
             if mask is not None and mask.shape != full:
                 raise ValueError(f"mask of view {stem}: size {mask.shape} differs from its camera's {full}")

@@ -57,8 +57,9 @@ def sample_pixels(pipeline, num: int = 8192, seed: int = 0) -> tuple[object, tor
     cams = ds.cameras
     n = len(cams)
     idx = torch.randint(0, n, (num,), generator=g)
-    h, w = int(cams.height[0]), int(cams.width[0])
-    ys, xs = torch.randint(0, h, (num,), generator=g), torch.randint(0, w, (num,), generator=g)
+    h, w = cams.height[idx, 0], cams.width[idx, 0]  # views may differ in size
+    ys = (torch.rand(num, generator=g) * h).long().clamp_max(h - 1)
+    xs = (torch.rand(num, generator=g) * w).long().clamp_max(w - 1)
     colours = torch.stack(
         [
             torch.as_tensor(ds.get_image_float32(int(i))[..., :3][y, x])

@@ -143,3 +143,53 @@ def test_carving_passes_follow_the_fit():
     assert due == [0, 1, 2, 3, 4, 4]  # every fifth of the fit, none after four fifths
     assert passes_due(149, 200, 0.2, 0.8, 150) == 0  # not before the field's depth is settled
     assert passes_due(150, 200, 0.2, 0.8, 150) == 3  # then all that fell due, at once
+
+
+def test_views_of_a_collection_whose_photos_differ_in_size(monkeypatch):
+    """Each view is shrunk for carving on its own, and its mask checked against its own size (not the first
+    view's): a photo collection mixes sizes and orientations."""
+    from types import SimpleNamespace
+
+    import torch
+    from nerfstudio.cameras.cameras import Cameras
+
+    import nerf_integration.carve as carve
+    import nerf_integration.render as render
+
+    sizes = [(600, 800), (800, 600), (300, 400)]  # landscape, portrait, small
+    c2w = torch.eye(4)[:3].expand(3, 3, 4).clone()
+    cams = Cameras(
+        camera_to_worlds=c2w,
+        fx=torch.tensor([[500.0]] * 3),
+        fy=torch.tensor([[500.0]] * 3),
+        cx=torch.tensor([[w / 2.0] for _, w in sizes]),
+        cy=torch.tensor([[h / 2.0] for h, _ in sizes]),
+        width=torch.tensor([[w] for _, w in sizes]),
+        height=torch.tensor([[h] for h, _ in sizes]),
+    )
+    names = ["a", "b", "c"]
+
+    class Data(list):  # what carving reads of a nerfstudio dataset: its length, cameras and file names
+        cameras = cams
+        _dataparser_outputs = SimpleNamespace(image_filenames=[f"{n}.png" for n in names])
+
+    data = Data(names)
+    empty = Data([])
+    pipeline = SimpleNamespace(datamanager=SimpleNamespace(train_dataset=data, eval_dataset=empty))
+    rendered = {}
+
+    def fake_depth(pipeline, cameras, index):
+        shape = (int(cameras.height[index, 0]), int(cameras.width[index, 0]))
+        rendered[names[index]] = shape
+        return np.ones(shape, np.float32)
+
+    monkeypatch.setattr(render, "render_depth", fake_depth)
+    masks = {n: np.zeros(size, bool) for n, size in zip(names, sizes, strict=True)}
+    for m in masks.values():
+        m[m.shape[0] // 3 : m.shape[0] // 2, m.shape[1] // 3 : m.shape[1] // 2] = True
+    views = carve._views_of(pipeline, masks, side=160)
+    assert rendered == {"a": (120, 160), "b": (160, 120), "c": (120, 160)}
+    assert [v["mask"].shape for v in views] == [(120, 160), (160, 120), (120, 160)]
+    assert all(v["mask"].any() for v in views)
+    with pytest.raises(ValueError, match="mask of view b"):
+        carve._views_of(pipeline, masks | {"b": masks["a"]}, side=160)
