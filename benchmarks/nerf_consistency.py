@@ -96,6 +96,7 @@ def with_random_holes(capture: Path, out: Path, seed: int) -> Path:
 
 def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path:
     """A copy of the capture whose holes are filled the `variant` way (masks and gt kept alongside)."""
+    from inconddiff.prior.crops import resize_image
     from inconddiff.removal.config import RemovalConfig
     from inconddiff.removal.driver import remove_object
 
@@ -118,7 +119,10 @@ def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path
             edit, hole = cap.image(stem).copy(), cap.mask(stem)
             if hole is not None and hole.any():
                 other = stems[(i + len(stems) // 2) % len(stems)] if variant == "inconsistent" else stem
-                edit[hole] = read_image(next(source.glob(f"{other}.*")))[hole]
+                fill = read_image(next(source.glob(f"{other}.*")))
+                if fill.shape != edit.shape:  # a photo collection mixes sizes: the other view, stretched
+                    fill = resize_image(fill, edit.shape[:2])
+                edit[hole] = fill[hole]
             write_image(out / "images" / f"{stem}.png", edit)
     else:
         raise ValueError(variant)
