@@ -21,7 +21,9 @@ Scores, means over the masked views of each scene, then over scenes: masked PSNR
 cross-view disagreement (mean absolute difference, 0-255, between two views' fills of the same surface point,
 true depth), PSNR of fills against other views' observations of the same points, seconds. `--refit` also scores
 the named methods by the radiance-field refit (`inconddiff evaluate`: its consistency score, and the hole PSNR
-of the renders of views whose holes were left out of the fit against their edits).
+of the renders of views whose holes were left out of the fit against their edits). For removals that write
+provenance maps, the gap to the copy oracle is split by where it lives (`gap_breakdown`): seen pixels the fill
+copied, seen pixels it did not, and pixels no view sees.
 
     .venv/bin/python benchmarks/removal_quality.py                  # all scenes, two runs
     .venv/bin/python benchmarks/removal_quality.py --scenes arc_small_256 --runs 1 --methods telea ours
@@ -86,6 +88,46 @@ def scores(capture: Path, edited: Path, seconds: float) -> dict:
     row["disagreement"] = consistency["fill_vs_fill_mae"]
     row["fill_vs_observed_psnr"] = consistency["fill_vs_observed_psnr"]
     return row
+
+
+GAP_CLASSES = ("copied", "missed", "unseen")
+"""Where a fill's error against the copy oracle lives: hole pixels some other view sees (true geometry) that the
+fill copied, seen pixels it did not copy (invented or carried), and pixels no view sees."""
+
+
+def gap_breakdown(capture: Path, edited: Path, oracle: Path) -> dict[str, float]:
+    """Per class of `GAP_CLASSES`, its share of the hole pixels and the PSNR (pooled over the masked views) of
+    the fill and of the copy oracle there; {} when the removal wrote no provenance maps."""
+    from inconddiff.capture import load_capture, read_image
+    from inconddiff.evaluation.oracle import seen_masks
+    from inconddiff.prior.copy_fill import COPIED
+    from inconddiff.removal.output import read_provenance
+
+    if not (edited / "provenance").is_dir():
+        return {}
+    cap = load_capture(capture)
+    sse = {c: np.zeros(2) for c in GAP_CLASSES}
+    count = dict.fromkeys(GAP_CLASSES, 0)
+    for stem, seen in seen_masks(capture).items():
+        hole = cap.mask(stem)
+        copied = read_provenance(edited / "provenance" / f"{stem}.png") == COPIED
+        truth = read_image(capture / "gt" / "images" / f"{stem}.png").astype(np.float64)
+        fills = [read_image(f / "images" / f"{stem}.png").astype(np.float64) for f in (edited, oracle)]
+        for c, sel in zip(
+            GAP_CLASSES, (hole & seen & copied, hole & seen & ~copied, hole & ~seen), strict=True
+        ):
+            count[c] += int(sel.sum())
+            sse[c] += [((f[sel] - truth[sel]) ** 2).mean(-1).sum() for f in fills]
+    total = max(sum(count.values()), 1)
+    out = {}
+    for c in GAP_CLASSES:
+        out[f"{c}_share"] = count[c] / total
+        for k, who in enumerate(("fill", "oracle")):
+            mse = sse[c][k] / max(count[c], 1)
+            out[f"{c}_psnr_{who}"] = (
+                float(10 * np.log10(255.0**2 / max(mse, 1e-10))) if count[c] else float("nan")
+            )
+    return out
 
 
 def run_folder(capture: Path, folder: Path, seed: int) -> Path:
@@ -190,7 +232,7 @@ def main() -> None:
                     seconds = time.time() - t0
                 else:  # made by an earlier run of this script: the time its log recorded
                     seconds = recorded_seconds(out)
-                row = {"run": run, **scores(capture, out, seconds)}
+                row = {"run": run, **scores(capture, out, seconds), **gap_breakdown(capture, out, oracle)}
                 if method in args.refit:
                     row.update(refit_score(capture, out, folder / f"{method}_refit"))
                 scene.setdefault(method, []).append(row)
@@ -198,12 +240,13 @@ def main() -> None:
 
     methods = ["copy_oracle", *args.methods]
     keys = (*KEYS, *(("refit_consistency", "refit_hole_psnr") if args.refit else ()))
+    gap_keys = tuple(f"{c}_{x}" for c in GAP_CLASSES for x in ("share", "psnr_fill", "psnr_oracle"))
     summary = {}
     for m in methods:
         per_scene = [[r for r in rows[n][m]] for n in args.scenes]
         summary[m] = {
             k: float(np.mean([np.mean([r[k] for r in runs]) for runs in per_scene]))
-            for k in keys
+            for k in (*keys, *gap_keys)
             if all(k in r for runs in per_scene for r in runs)
         }
         if args.runs > 1 and m != "copy_oracle":
@@ -220,6 +263,19 @@ def main() -> None:
     print(f"{'method':14s}" + "".join(f"{k:>24s}" for k in cols))
     for m in methods:
         print(f"{m:14s}" + "".join(f"{summary[m].get(k, float('nan')):24.3f}" for k in cols))
+    gapped = [m for m in methods if gap_keys[0] in summary[m]]
+    if gapped:
+        print(
+            "\nwhere the gap to the copy oracle lives (share of the hole; PSNR of the fill / of the oracle there)"
+        )
+        print(f"{'method':14s}" + "".join(f"{c:>24s}" for c in GAP_CLASSES))
+        for m in gapped:
+            cells = [
+                f"{summary[m][f'{c}_share']:.2f}: {summary[m][f'{c}_psnr_fill']:5.2f} / "
+                f"{summary[m][f'{c}_psnr_oracle']:5.2f}"
+                for c in GAP_CLASSES
+            ]
+            print(f"{m:14s}" + "".join(f"{x:>24s}" for x in cells))
     RESULTS.mkdir(exist_ok=True)
     Path(args.out).write_text(
         json.dumps({"args": vars(args), "summary": summary, "per_scene": rows}, indent=2)
