@@ -95,11 +95,11 @@ GAP_CLASSES = ("copied", "missed", "unseen")
 fill copied, seen pixels it did not copy (invented or carried), and pixels no view sees."""
 
 
-def gap_breakdown(capture: Path, edited: Path, oracle: Path) -> dict[str, float]:
+def gap_breakdown(capture: Path, edited: Path, oracle: Path, seen: dict[str, np.ndarray]) -> dict[str, float]:
     """Per class of `GAP_CLASSES`, its share of the hole pixels and the PSNR (pooled over the masked views) of
-    the fill and of the copy oracle there; {} when the removal wrote no provenance maps."""
+    the fill and of the copy oracle there (`seen`: the capture's `oracle.seen_masks`); {} when the removal wrote
+    no provenance maps."""
     from inconddiff.capture import load_capture, read_image
-    from inconddiff.evaluation.oracle import seen_masks
     from inconddiff.prior.copy_fill import COPIED
     from inconddiff.removal.output import read_provenance
 
@@ -108,14 +108,13 @@ def gap_breakdown(capture: Path, edited: Path, oracle: Path) -> dict[str, float]
     cap = load_capture(capture)
     sse = {c: np.zeros(2) for c in GAP_CLASSES}
     count = dict.fromkeys(GAP_CLASSES, 0)
-    for stem, seen in seen_masks(capture).items():
+    for stem, seen_by_others in seen.items():
         hole = cap.mask(stem)
         copied = read_provenance(edited / "provenance" / f"{stem}.png") == COPIED
         truth = read_image(capture / "gt" / "images" / f"{stem}.png").astype(np.float64)
         fills = [read_image(f / "images" / f"{stem}.png").astype(np.float64) for f in (edited, oracle)]
-        for c, sel in zip(
-            GAP_CLASSES, (hole & seen & copied, hole & seen & ~copied, hole & ~seen), strict=True
-        ):
+        classes = (hole & seen_by_others & copied, hole & seen_by_others & ~copied, hole & ~seen_by_others)
+        for c, sel in zip(GAP_CLASSES, classes, strict=True):
             count[c] += int(sel.sum())
             sse[c] += [((f[sel] - truth[sel]) ** 2).mean(-1).sum() for f in fills]
     total = max(sum(count.values()), 1)
@@ -195,7 +194,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from dataclasses import replace
 
-    from inconddiff.evaluation.oracle import copy_oracle, seen_fraction
+    from inconddiff.evaluation.oracle import copy_oracle, seen_fraction, seen_masks
     from inconddiff.evaluation.photo_scenes import BENCHMARK_SCENES, generate_photo_scene
     from inconddiff.removal.config import RemovalConfig
     from inconddiff.removal.driver import remove_object
@@ -208,8 +207,9 @@ def main() -> None:
         if not capture.is_dir():
             generate_photo_scene(capture, replace(BENCHMARK_SCENES[name], texture_dir=textures))
         scene = rows.setdefault(name, {})
-        seen = seen_fraction(capture)
-        scene["seen"] = [{"seen_fraction": float(np.mean(list(seen.values())))}]
+        seen = seen_masks(capture)  # once per scene: the truth's, shared by every method and run
+        fractions = seen_fraction(capture, seen)
+        scene["seen"] = [{"seen_fraction": float(np.mean(list(fractions.values())))}]
         oracle = work / name / "copy_oracle"
         if not oracle.is_dir():
             copy_oracle(capture, oracle)
@@ -232,7 +232,11 @@ def main() -> None:
                     seconds = time.time() - t0
                 else:  # made by an earlier run of this script: the time its log recorded
                     seconds = recorded_seconds(out)
-                row = {"run": run, **scores(capture, out, seconds), **gap_breakdown(capture, out, oracle)}
+                row = {
+                    "run": run,
+                    **scores(capture, out, seconds),
+                    **gap_breakdown(capture, out, oracle, seen),
+                }
                 if method in args.refit:
                     row.update(refit_score(capture, out, folder / f"{method}_refit"))
                 scene.setdefault(method, []).append(row)

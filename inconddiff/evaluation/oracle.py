@@ -133,11 +133,14 @@ def seen_masks(capture_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def seen_fraction(capture_dir: str | os.PathLike) -> dict[str, float]:
+def seen_fraction(
+    capture_dir: str | os.PathLike, seen: dict[str, np.ndarray] | None = None
+) -> dict[str, float]:
     """Per view with a non-empty mask: the share of its hole pixels whose object-free surface point some
-    other view sees."""
+    other view sees (from `seen`, the capture's `seen_masks`, when already computed)."""
     masks = load_capture(capture_dir).mask
-    return {stem: float(seen.sum() / masks(stem).sum()) for stem, seen in seen_masks(capture_dir).items()}
+    seen = seen_masks(capture_dir) if seen is None else seen
+    return {stem: float(s.sum() / masks(stem).sum()) for stem, s in seen.items()}
 
 
 def _fill(views: _Views, i: int, image: np.ndarray, images: dict[int, np.ndarray]) -> np.ndarray:
