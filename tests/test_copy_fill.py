@@ -197,3 +197,29 @@ def test_stereo_leaves_no_depth_of_the_object_on_the_background_beside_its_hole(
     near = beside & (cv2.dilate(own.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0)
     assert near.sum() > 100
     assert (depth[near] > 3.2).all()  # near the wall's depth (5), never the card's (2.5)
+
+
+def test_the_rays_stop_at_the_first_surface_behind_the_hole_even_when_more_views_see_past_it():
+    """A small box at depth 3 stands before the wall at 5, behind the target's hole. The two near views see the
+    box; in three wide views the object hides the box (their own holes), and they see past it, onto the wall
+    behind the box along the target's rays. The target sees the box: the nearest surface two views confirm,
+    not the one most views confirm."""
+    box, half = 3.0, 0.2
+
+    def on_box(cam: Camera) -> np.ndarray:
+        grid = crop_pixel_grid((0, cam.height, 0, cam.width), (cam.height, cam.width)).reshape(-1, 2)
+        X = cam.unproject(grid, np.full(len(grid), box))
+        return ((np.abs(X[:, 0]) < half) & (np.abs(X[:, 1]) < half)).reshape(cam.height, cam.width)
+
+    cams = {x: camera_at(x) for x in (-1.2, -0.1, 0.0, 0.1, 1.2, 1.4)}
+    sources = []
+    for x in (-1.2, -0.1, 0.1, 1.2, 1.4):
+        hit = on_box(cams[x])
+        depth = DepthMap(np.where(hit, box, WALL).astype(np.float32), 1.0)
+        sources.append((cams[x], depth, hit if abs(x) > 1 else None))
+    found, seen_by = surface_along_rays(cams[0.0], (30, 50, 38, 58), (20, 20), sources, (2.0, 12.0))
+    centre = found[7:13, 7:13]  # target pixels 45-51 by 37-43: the box's middle
+    assert np.allclose(centre, box, rtol=0.02)
+    assert (seen_by[[1, 2]][:, 7:13, 7:13] == 1).all()
+    # around the box the wall stands, seen by all
+    assert np.allclose(found[0, :], WALL, rtol=0.02) and np.allclose(found[:, 0], WALL, rtol=0.02)

@@ -228,13 +228,15 @@ def surface_along_rays(
     depth_range: tuple[float, float],
     planes: int = RAY_PLANES,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The depth of the surface along each of the target's rays over `window` (sampled at `shape`) that the
-    most `sources` (camera, depth map, own hole or None) see, at least two: a point at depth d is seen by a
-    source when the source's own depth where it lands agrees with the point's depth in that source (within
-    `RAY_TOLERANCE`) outside the source's hole. With the object gone, that is the surface behind it: points
-    in front of it are seen by no one (they are empty space, or the object, which every source's hole
-    excludes), points behind it only by the few views that look past its edge, and a stereo mistake in one
-    source's map cannot outvote the others. Returns
+    """The depth of the first surface along each of the target's rays over `window` (sampled at `shape`) that
+    at least two `sources` (camera, depth map, own hole or None) see: a point at depth d is seen by a source
+    when the source's own depth where it lands agrees with the point's depth in that source (within
+    `RAY_TOLERANCE`) outside the source's hole. With the object gone, the target sees the nearest such surface:
+    points in front of it are seen by no one (they are empty space, or the object, which every source's hole
+    excludes), and one stereo mistake cannot make a surface. Points behind it can be seen by many views (a wall
+    behind a box that the object hides, seen past the box from the side), so the most confirmed depth is not
+    the answer; the best confirmed plane that puts the surface within `RAY_TOLERANCE` twice of the first is.
+    Returns
     (depth, per source whether it sees that point: float (sources, h, w), 1 seen, 0 its map shows another
     surface there, NaN it cannot tell); NaN where fewer than two sources confirm any depth."""
     from inconddiff.cameras import crop_pixel_grid
@@ -285,13 +287,19 @@ def surface_along_rays(
         residuals.append(residual / np.maximum(support, 1))
         ratios.append(log_ratio / np.maximum(support, 1))
     supports, residuals = np.stack(supports), np.stack(residuals)
-    # the depth most sources confirm; among those, the one they confirm most closely
-    top = supports.max(0)
-    best = np.argmax(np.where(supports == top[None], -residuals, -np.inf), axis=0)
-    found = top >= 2
-    # between planes: the confirming maps' depths over the plane's, which near the surface scale alike
-    correction = np.exp(np.take_along_axis(np.stack(ratios), best[None], 0)[0])
-    depth = np.where(found, correction / inv[best], np.nan)
+    # a plane's confirming maps put the surface at its depth times their depths over the plane's (near a far
+    # surface, planes some way in front of it are confirmed too: the target cannot tell them apart)
+    surface = np.exp(np.stack(ratios)) / inv[:, None, None]
+    # the nearest surface two sources confirm, then the best confirmed plane (most sources, then closest) that
+    # puts the surface no farther than `RAY_TOLERANCE` twice behind it
+    confirmed = supports >= 2
+    found = confirmed.any(0)
+    first = np.argmax(confirmed, axis=0)
+    nearest = np.take_along_axis(surface, first[None], 0)[0]
+    band = confirmed & (np.arange(len(inv))[:, None, None] >= first[None])
+    band &= surface <= nearest[None] * (1 + 2 * RAY_TOLERANCE)
+    best = np.argmax(np.where(band, supports - residuals, -np.inf), axis=0)
+    depth = np.where(found, np.take_along_axis(surface, best[None], 0)[0], np.nan)
     state = np.take_along_axis(np.stack(hits), best[None, None], 0)[0]
     seen_by = np.where(found[None] & (state >= 0), state, np.nan).astype(np.float64)
     return depth, seen_by
