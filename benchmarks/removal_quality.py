@@ -100,6 +100,7 @@ def gap_breakdown(capture: Path, edited: Path, oracle: Path, seen: dict[str, np.
     the fill and of the copy oracle there (`seen`: the capture's `oracle.seen_masks`); {} when the removal wrote
     no provenance maps."""
     from inconddiff.capture import load_capture, read_image
+    from inconddiff.evaluation.consistency import psnr_from_sse
     from inconddiff.prior.copy_fill import COPIED
     from inconddiff.removal.output import read_provenance
 
@@ -122,10 +123,7 @@ def gap_breakdown(capture: Path, edited: Path, oracle: Path, seen: dict[str, np.
     for c in GAP_CLASSES:
         out[f"{c}_share"] = count[c] / total
         for k, who in enumerate(("fill", "oracle")):
-            mse = sse[c][k] / max(count[c], 1)
-            out[f"{c}_psnr_{who}"] = (
-                float(10 * np.log10(255.0**2 / max(mse, 1e-10))) if count[c] else float("nan")
-            )
+            out[f"{c}_psnr_{who}"] = psnr_from_sse(sse[c][k] / 255.0**2, count[c])
     return out
 
 

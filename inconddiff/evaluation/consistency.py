@@ -36,7 +36,8 @@ class ConsistencyResult:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def _psnr_from_sse(sse: float, n: int) -> float:
+def psnr_from_sse(sse: float, n: int) -> float:
+    """PSNR in dB (peak 1.0) of `n` pixels whose squared errors sum to `sse`, pooled; NaN for none."""
     if n == 0:
         return float("nan")
     mse = sse / n
@@ -87,7 +88,7 @@ def cross_view_consistency(
             sse_fo += float(err[clear].sum())
             n_fo += int(clear.sum())
     mae = 255.0 * sae_ff / n_ff if n_ff else float("nan")
-    return ConsistencyResult(_psnr_from_sse(sse_ff, n_ff), n_ff, mae, _psnr_from_sse(sse_fo, n_fo), n_fo)
+    return ConsistencyResult(psnr_from_sse(sse_ff, n_ff), n_ff, mae, psnr_from_sse(sse_fo, n_fo), n_fo)
 
 
 def synthetic_consistency(capture: str | os.PathLike, edited: str | os.PathLike) -> ConsistencyResult:
