@@ -42,6 +42,20 @@ def _nearest_word(descriptors: np.ndarray, words: np.ndarray) -> np.ndarray:
     return np.argmin((words * words).sum(1)[None] - 2.0 * descriptors @ words.T, axis=1)
 
 
+def _kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeds (k, dims): each next seed drawn with probability proportional to its squared distance
+    to the nearest seed so far, kept up to date one seed at a time (scipy's own `minit="++"` measures every
+    point against all earlier seeds again for each new one, which for 256 words took minutes)."""
+    seeds = [points[rng.integers(len(points))]]
+    nearest = ((points - seeds[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = float(nearest.sum())
+        pick = rng.integers(len(points)) if total <= 0 else rng.choice(len(points), p=nearest / total)
+        seeds.append(points[pick])
+        nearest = np.minimum(nearest, ((points - seeds[-1]) ** 2).sum(1))
+    return np.stack(seeds)
+
+
 def bags_of_words(descriptors: list[np.ndarray], seed: int = 0) -> np.ndarray:
     """Unit tf-idf vectors (images, words) of each image's descriptors (uint8 SIFT, one array per image)."""
     from scipy.cluster.vq import kmeans2
@@ -54,7 +68,8 @@ def bags_of_words(descriptors: list[np.ndarray], seed: int = 0) -> np.ndarray:
         subsets.append(_root_sift(d[rng.choice(len(d), take, replace=False)]) if take else np.zeros((0, 128)))
     sample = np.concatenate([s[:per_image] for s in subsets])
     k = min(VOCABULARY_WORDS, max(1, len(sample) // 4))
-    words, _ = kmeans2(sample.astype(np.float64), k, iter=8, minit="++", seed=rng)
+    start = _kmeans_plus_plus(sample.astype(np.float32), k, rng)
+    words, _ = kmeans2(sample.astype(np.float64), start.astype(np.float64), iter=8, minit="matrix")
     words = words.astype(np.float32)
     counts = np.zeros((len(descriptors), k), np.float32)
     for i, s in enumerate(subsets):

@@ -49,3 +49,23 @@ def test_an_unordered_capture_registers_every_view_without_exhaustive_matching(
     assert rec.num_reg_images() == n
     # every attempt (the hard preset's too) matched at most 4 pairs per view, not all 120
     assert chosen and max(chosen) <= 4 * n < n * (n - 1) // 2
+
+
+def test_the_vocabulary_seeds_one_word_per_separate_cluster_and_like_images_get_like_bags():
+    """Three groups of images, each drawing its descriptors from its own clusters of SIFT-like vectors: k-means++
+    puts a seed in every cluster, and each image's nearest bag is the other image of its group."""
+    rng = np.random.default_rng(0)
+    centres = rng.integers(0, 200, (12, 128)).astype(np.float32)
+    points = np.concatenate([c + rng.normal(0, 1, (50, 128)) for c in centres]).astype(np.float32)
+    seeds = retrieval._kmeans_plus_plus(points, 12, np.random.default_rng(1))
+    nearest_centre = np.argmin(((seeds[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    assert sorted(nearest_centre) == list(range(12))
+
+    def image(group: int) -> np.ndarray:
+        picks = rng.integers(0, 4, 400) + 4 * group
+        return np.clip(centres[picks] + rng.normal(0, 2, (400, 128)), 0, 255).astype(np.uint8)
+
+    bags = retrieval.bags_of_words([image(g) for g in (0, 0, 1, 1, 2, 2)], seed=0)
+    similarity = bags @ bags.T
+    np.fill_diagonal(similarity, -np.inf)
+    assert list(np.argmax(similarity, axis=1)) == [1, 0, 3, 2, 5, 4]
