@@ -47,7 +47,7 @@ def _kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> n
     to the nearest seed so far, kept up to date one seed at a time (scipy's own `minit="++"` measures every
     point against all earlier seeds again for each new one, which for 256 words took minutes)."""
     seeds = [points[rng.integers(len(points))]]
-    nearest = ((points - seeds[0]) ** 2).sum(1)
+    nearest = ((points - seeds[0]) ** 2).sum(1).astype(np.float64)  # float64: choice wants p to sum to 1
     for _ in range(1, k):
         total = float(nearest.sum())
         pick = rng.integers(len(points)) if total <= 0 else rng.choice(len(points), p=nearest / total)
