@@ -142,17 +142,17 @@ STAGE_FUNCTIONS = {
 
 
 def measure_capture(
-    name: str, capture: Path, stages: list[str], synth: dict | None, done: dict
-) -> list[dict]:
-    """The stages of one capture not yet in `done` (keyed by (capture, stage)); rows as measured."""
+    name: str, capture: Path, stages: list[str], synth: dict | None, done: dict, on_row
+) -> None:
+    """The stages of one capture not yet in `done` (keyed by (capture, stage)), each row handed to `on_row`
+    as soon as it is measured."""
     work = WORK / name
-    rows = []
 
     def record(stage: str, result: dict) -> None:
         row = {"capture": name, "views": synth["views"] if synth else None, "stage": stage, **result}
-        rows.append(row)
         done[(name, stage)] = row
         print(json.dumps(row), flush=True)
+        on_row(row)
 
     if synth and not capture.is_dir():
         record("synthesise", run_stage("synthesise", capture=str(capture), **synth))
@@ -160,7 +160,7 @@ def measure_capture(
         shutil.rmtree(work / "sparse", ignore_errors=True)
         record("reconstruct", run_stage("reconstruct", capture=str(capture), work=str(work)))
     if not (work / "sparse" / "0").is_dir():
-        return rows
+        return
     linked = _work_capture(capture, work)
     for stage, out in (
         ("masks", work / "masks_out"),
@@ -178,7 +178,6 @@ def measure_capture(
         if stage == "masks":
             args = {"capture": str(capture), "work": str(work), "out": str(out)}
         record(stage, run_stage(stage, **args))
-    return rows
 
 
 TIMED_PARTS = ("extraction", "matching", "mapping")
@@ -255,7 +254,7 @@ def main() -> None:
     p.add_argument("--paths", nargs="+", default=["orbit"], choices=["orbit", "forward"])
     p.add_argument("--stages", nargs="+", default=["reconstruct", "masks", "remove"], choices=STAGES[1:])
     p.add_argument("--real", nargs="*", default=[], help="real captures under ../shared/data to add")
-    p.add_argument("--redo", action="store_true", help="measure again what the JSON already holds")
+    p.add_argument("--redo", action="store_true", help="measure the chosen stages again (other rows are kept)")
     p.add_argument(
         "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
@@ -264,8 +263,9 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     results = args.json
-    rows = [] if args.redo or not results.is_file() else json.loads(results.read_text())["rows"]
-    done = {(r["capture"], r["stage"]): r for r in rows}
+    rows = json.loads(results.read_text())["rows"] if results.is_file() else []
+    # --redo measures the chosen stages again; the JSON keeps every other row
+    done = {(r["capture"], r["stage"]): r for r in rows if not (args.redo and r["stage"] in args.stages)}
 
     def save() -> dict[str, float]:
         slopes = exponents(rows)
@@ -286,13 +286,13 @@ def main() -> None:
     for real in args.real:
         if (SHARED / real).is_dir():
             jobs.append((real, SHARED / real, None))
-    for name, capture, synth in jobs:
-        fresh = measure_capture(name, capture, args.stages, synth, done)
-        rows[:] = [
-            r for r in rows if (r["capture"], r["stage"]) not in {(f["capture"], f["stage"]) for f in fresh}
-        ]
-        rows.extend(fresh)
+    def on_row(row: dict) -> None:
+        rows[:] = [r for r in rows if (r["capture"], r["stage"]) != (row["capture"], row["stage"])]
+        rows.append(row)
         save()
+
+    for name, capture, synth in jobs:
+        measure_capture(name, capture, args.stages, synth, done, on_row)
     slopes = save()
 
     print(f"\n{'capture':28s} {'stage':12s} {'seconds':>9s} {'peak GB':>8s}  parts")

@@ -24,6 +24,7 @@ import numpy as np
 from inconddiff.cameras import Camera
 from inconddiff.prior.colour import match_colour
 from inconddiff.prior.fusion import SPECK_FRACTION, without_specks
+from inconddiff.prior.median import median_of_valid
 from inconddiff.prior.stereo import DepthMap
 from inconddiff.prior.telea import telea
 from inconddiff.prior.warp import SurfaceMap, warp_reference
@@ -166,8 +167,7 @@ def _consistent(
         top = np.argsort(-cos, axis=0, kind="stable")[:CONSISTENCY_SOURCES]
         np.put_along_axis(nearest, top, True, axis=0)
         nearest &= seen
-        with np.errstate(all="ignore"):
-            median = np.nanmedian(np.where(nearest[..., None], colours, np.nan), axis=0)
+        median = median_of_valid(colours, nearest)
         for k, i in enumerate(observed):
             out[i][crowded] &= np.abs(colours[k] - median).mean(-1) <= CONSISTENCY_TOLERANCE
     return {i: without_specks(ok | ~hole, speck) & ok for i, ok in out.items()}

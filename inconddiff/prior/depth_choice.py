@@ -13,15 +13,14 @@ depth agrees, the default stands.
 
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
 from inconddiff.cameras import Camera
 from inconddiff.prior.hole_depth import PLANE_TOLERANCE, fit_inverse_depth_plane
-from inconddiff.prior.warp import invalid_at, lookup
+from inconddiff.prior.median import median_of_valid
+from inconddiff.prior.warp import invalid_at, lookup, sample_image
 
 MAX_PLANES = 3
 """At most this many planes are fitted to the sparse points around a hole (one after another, each on the
@@ -87,20 +86,11 @@ def views_at(
     colours, valids = [], []
     for camera, image, invalid in sources:
         mapx, mapy, _, valid = lookup(target, depth, grid, camera)
-        colours.append(
-            cv2.remap(_float(image), mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        )
+        colours.append(sample_image(image, mapx, mapy))
         if invalid is not None:
             valid &= ~invalid_at(invalid, mapx, mapy)
         valids.append(valid)
     return np.stack(colours), np.stack(valids)
-
-
-def _float(image: np.ndarray) -> np.ndarray:
-    """float32 in [0, 1] (uint8 scaled; float32 as it is)."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    return image if image.dtype == np.float32 else image.astype(np.float32)
 
 
 def disagreement(colours: np.ndarray, valids: np.ndarray) -> np.ndarray:
@@ -109,9 +99,8 @@ def disagreement(colours: np.ndarray, valids: np.ndarray) -> np.ndarray:
     (1 - NCC) / 2 against the median over the window (0.5 where it has no texture); the highest cost where
     fewer than two see it."""
     count = valids.sum(0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pixels no view sees have no median
-        median = np.nanmedian(np.where(valids[..., None], colours, np.nan), axis=0)
+    median = median_of_valid(colours, valids)  # NaN where no view sees the pixel
+    with np.errstate(invalid="ignore"):
         dev = np.minimum(np.abs(colours - median[None]).mean(-1), MAX_DEVIATION)
     seen = count >= 2
     colour = np.where(valids, dev, 0.0).sum(0) / np.maximum(count, 1)
@@ -157,9 +146,6 @@ def choose_depth(
     default = candidates[0]
     if len(candidates) < 2 or len(sources) < 2:
         return default, np.zeros(default.shape, np.int64)
-    sources = [
-        (camera, _float(image), invalid) for camera, image, invalid in sources
-    ]  # once, not per candidate
     looks, oks = [], []
     for depth in candidates:
         ok = np.isfinite(depth) & (depth > 0)

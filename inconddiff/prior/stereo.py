@@ -191,33 +191,36 @@ class _Matcher:
             if bad is not None:
                 valid &= cv2.remap(bad.astype(np.uint8), mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
             per.append(np.where(valid, 1.0 - ncc, 2.0).astype(np.float32))
-        per = np.stack(per)
-        return np.partition(per, 1, axis=0)[:2].mean(0) if len(per) > 1 else per[0]
+        if len(per) == 1:
+            return per[0]
+        first, second = np.minimum(per[0], per[1]), np.maximum(per[0], per[1])
+        for other in per[2:]:  # the two lowest, without sorting the stack
+            second = np.minimum(second, np.maximum(first, other))
+            first = np.minimum(first, other)
+        return (first + second) / 2
 
 
 RAY_PLANES = 160
 """`surface_along_rays` tries this many depths per ray, uniform in inverse depth."""
+_REMAP_ROWS = 16384
+"""OpenCV's remap takes maps of fewer than 32768 rows: planes are looked up together up to this many."""
 RAY_TOLERANCE = 0.03
 """A source's depth map confirms a point along a ray when it lies within this fraction of the point's depth,
 or when the surface it shows there lands within one sample of the ray in the target: far surfaces, whose
 stereo depth is coarse, are confirmed as precisely as the target can tell them apart."""
 
 
-def _back_projector(source: Camera, target: Camera):
-    """For source pixels (remap coordinates mapx, mapy) at depths z in the source: where those points land in
-    the target (N, 2; pixel centres at +0.5)."""
-    to_target = target.R @ source.R.T
-    offset = target.t - to_target @ source.t
-    inv_k = np.linalg.inv(source.K)
+def _epipolar_offset(source: Camera, target: Camera, grid: np.ndarray) -> tuple[np.ndarray, float]:
+    """For the target pixels `grid` (h, w, 2): how far a point slid along a source's ray moves in the target.
 
-    def back(mapx: np.ndarray, mapy: np.ndarray, z: np.ndarray) -> np.ndarray:
-        uv1 = np.stack([mapx + 0.5, mapy + 0.5, np.ones_like(mapx)], -1).astype(np.float64)
-        cam = (uv1 @ inv_k.T) * z[:, None] @ to_target.T + offset
-        px = cam @ target.K.T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(cam[:, 2:3] > 1e-9, px[:, :2] / px[:, 2:3], np.inf)
-
-    return back
+    A target pixel q lifted to depth D is X = D K^-1 q in the target's frame; the source's ray through it
+    passes the source's centre c (in the target's frame). Its point at lambda times X's source depth is
+    c + lambda (X - c), which lands in the target at q + (1 - lambda) (e - e_z q) / ((1 - lambda) c_z + lambda D),
+    e = K c. Returns (|e_xy - e_z q| per pixel, c_z)."""
+    c = target.R @ source.centre + target.t
+    e = target.K @ c
+    offset = np.hypot(e[0] - e[2] * grid[..., 0], e[1] - e[2] * grid[..., 1])
+    return offset, float(c[2])
 
 
 def surface_along_rays(
@@ -251,45 +254,45 @@ def surface_along_rays(
         if invalid is not None:
             own = cv2.resize(invalid.astype(np.float32), d.shape[::-1], interpolation=cv2.INTER_AREA) > 0
             d[own] = np.nan
-        maps.append((projector(target, grid, camera), d, dmap.scale, _back_projector(camera, target)))
+        maps.append((projector(target, grid, camera), d, dmap.scale, *_epipolar_offset(camera, target, grid)))
     # a sample's size in the target's pixels: how far apart the target can tell two surfaces
     sample_px = max((window[1] - window[0]) / h, (window[3] - window[2]) / w, 1.0)
-    supports, residuals, ratios, hits = [], [], [], []
-    for d_inv in inv:  # nearest first (inverse depth falls)
-        depth = 1.0 / d_inv
-        support = np.zeros((h, w), np.int64)
-        residual = np.zeros((h, w))
-        log_ratio = np.zeros((h, w))
-        plane_hits = []
-        for project, d, scale, back in maps:
+    supports = np.zeros((len(inv), h, w), np.int64)
+    residuals = np.zeros((len(inv), h, w))
+    log_ratio = np.zeros((len(inv), h, w))
+    # 1: the source sees the point; 0: its map shows another surface there; -1: it cannot tell
+    hits = np.empty((len(inv), len(maps), h, w), np.int8)
+    chunk = max(1, _REMAP_ROWS // h)  # all planes of a chunk looked up in one remap
+    for lo in range(0, len(inv), chunk):
+        depth = 1.0 / inv[lo : lo + chunk, None, None]
+        n = len(depth)
+        for k, (project, d, scale, offset, centre_z) in enumerate(maps):
             mapx, mapy, z, valid = project(depth)
             seen = cv2.remap(
                 d,
-                (mapx + 0.5) * scale - 0.5,
-                (mapy + 0.5) * scale - 0.5,
+                ((mapx + 0.5) * scale - 0.5).reshape(n * h, w),
+                ((mapy + 0.5) * scale - 0.5).reshape(n * h, w),
                 cv2.INTER_NEAREST,
                 borderMode=cv2.BORDER_CONSTANT,
                 borderValue=np.nan,
-            )
-            with np.errstate(invalid="ignore"):
+            ).reshape(n, h, w)
+            with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.abs(seen - z) / z
-                close = r <= RAY_TOLERANCE
-                far = ~close & np.isfinite(seen)
-                close[far] = np.hypot(*(back(mapx[far], mapy[far], seen[far]) - grid[far]).T) <= sample_px
-                hit = valid & close
-            support += hit
-            residual += np.where(hit, r, 0.0)
-            log_ratio += np.where(hit, np.log(np.where(hit, seen / z, 1.0)), 0.0)
-            # 1: the source sees the point; 0: its map shows another surface there; -1: it cannot tell
-            plane_hits.append(np.where(hit, 1, np.where(valid & np.isfinite(seen), 0, -1)).astype(np.int8))
-        hits.append(np.stack(plane_hits))
-        supports.append(support)
-        residuals.append(residual / np.maximum(support, 1))
-        ratios.append(log_ratio / np.maximum(support, 1))
-    supports, residuals = np.stack(supports), np.stack(residuals)
+                # where the surface the source shows lands in the target (`_epipolar_offset`)
+                lam = seen / z
+                ahead = (1 - lam) * centre_z + lam * depth
+                moved = np.where(ahead > 1e-9, np.abs(1 - lam) * offset / ahead, np.inf)
+                hit = valid & ((r <= RAY_TOLERANCE) | (moved <= sample_px))
+            at = slice(lo, lo + n)
+            supports[at] += hit
+            residuals[at] += np.where(hit, r, 0.0)
+            log_ratio[at] += np.where(hit, np.log(np.where(hit, seen / z, 1.0)), 0.0)
+            hits[at, k] = np.where(hit, 1, np.where(valid & np.isfinite(seen), 0, -1))
+    residuals /= np.maximum(supports, 1)
+    ratios = log_ratio / np.maximum(supports, 1)
     # a plane's confirming maps put the surface at its depth times their depths over the plane's (near a far
     # surface, planes some way in front of it are confirmed too: the target cannot tell them apart)
-    surface = np.exp(np.stack(ratios)) / inv[:, None, None]
+    surface = np.exp(ratios) / inv[:, None, None]
     # the nearest surface two sources confirm, then the best confirmed plane (most sources, then closest) that
     # puts the surface no farther than `RAY_TOLERANCE` twice behind it
     confirmed = supports >= 2
@@ -300,6 +303,6 @@ def surface_along_rays(
     band &= surface <= nearest[None] * (1 + 2 * RAY_TOLERANCE)
     best = np.argmax(np.where(band, supports - residuals, -np.inf), axis=0)
     depth = np.where(found, np.take_along_axis(surface, best[None], 0)[0], np.nan)
-    state = np.take_along_axis(np.stack(hits), best[None, None], 0)[0]
+    state = np.take_along_axis(hits, best[None, None], 0)[0]
     seen_by = np.where(found[None] & (state >= 0), state, np.nan).astype(np.float64)
     return depth, seen_by

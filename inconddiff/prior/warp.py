@@ -48,8 +48,41 @@ def lookup(
     return mapx, mapy, z, valid & ok
 
 
+def looked_up_box(
+    mapx: np.ndarray, mapy: np.ndarray, shape: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
+    """The region (y0, y1, x0, x1) of an image of `shape` that bilinear lookups at (mapx, mapy) can touch,
+    None when that is the whole image: converting or remapping only it spares a megapixel image's copy."""
+    h, w = shape
+    finite = np.isfinite(mapx) & np.isfinite(mapy)
+    if not finite.all():
+        return None  # OpenCV's treatment of a non-finite coordinate is its own
+    x0, x1 = max(0, int(np.floor(mapx.min())) - 1), min(w, int(np.ceil(mapx.max())) + 2)
+    y0, y1 = max(0, int(np.floor(mapy.min())) - 1), min(h, int(np.ceil(mapy.max())) + 2)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= h * w:
+        return None
+    return y0, y1, x0, x1
+
+
+def sample_image(image: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
+    """Colours of `image` (uint8, or float in [0, 1]) at remap coordinates (mapx, mapy) as float32 in [0, 1]:
+    bilinear, the image's edge repeated beyond it. Only the looked-up region is converted."""
+    box = looked_up_box(mapx, mapy, image.shape[:2])
+    if box is not None:
+        y0, y1, x0, x1 = box
+        image, mapx, mapy = image[y0:y1, x0:x1], mapx - x0, mapy - y0
+    img = (
+        image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32, copy=False)
+    )
+    return cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def invalid_at(invalid: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
     """True where the looked-up position touches an invalid pixel (bilinear footprint) or leaves the image."""
+    box = looked_up_box(mapx, mapy, invalid.shape)
+    if box is not None:  # where the box stops short of the image no position reaches past it
+        y0, y1, x0, x1 = box
+        return invalid_at(invalid[y0:y1, x0:x1], mapx - x0, mapy - y0)
     bad = cv2.remap(
         invalid.astype(np.float32),
         mapx,
@@ -166,10 +199,7 @@ def warp_reference(
     NaN unknown), else the occlusion test against `ref_surface`.
     Returns (float image h x w x 3 in [0, 1], validity h x w)."""
     mapx, mapy, z, valid = lookup(target, depth, grid_uv, reference)
-    img = (
-        ref_image.astype(np.float32) / 255.0 if ref_image.dtype == np.uint8 else ref_image.astype(np.float32)
-    )
-    warped = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = sample_image(ref_image, mapx, mapy)
     if ref_invalid is not None:
         valid &= ~invalid_at(ref_invalid, mapx, mapy)
     told = np.zeros(valid.shape, bool) if seen is None else ~np.isnan(seen)
