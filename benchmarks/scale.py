@@ -254,7 +254,9 @@ def main() -> None:
     p.add_argument("--paths", nargs="+", default=["orbit"], choices=["orbit", "forward"])
     p.add_argument("--stages", nargs="+", default=["reconstruct", "masks", "remove"], choices=STAGES[1:])
     p.add_argument("--real", nargs="*", default=[], help="real captures under ../shared/data to add")
-    p.add_argument("--redo", action="store_true", help="measure the chosen stages again (other rows are kept)")
+    p.add_argument(
+        "--redo", action="store_true", help="measure the chosen stages again (other rows are kept)"
+    )
     p.add_argument(
         "--json", type=Path, default=RESULTS, help=f"results file (default {RESULTS.relative_to(ROOT)})"
     )
@@ -286,6 +288,7 @@ def main() -> None:
     for real in args.real:
         if (SHARED / real).is_dir():
             jobs.append((real, SHARED / real, None))
+
     def on_row(row: dict) -> None:
         rows[:] = [r for r in rows if (r["capture"], r["stage"]) != (row["capture"], row["stage"])]
         rows.append(row)

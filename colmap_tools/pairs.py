@@ -129,10 +129,13 @@ def rank_all(
     masks: dict[str, np.ndarray],
     keep: np.ndarray,
     angle_falloff_deg: float = ANGLE_FALLOFF_DEG,
+    probes: dict[str, HoleProbe | None] | None = None,
 ) -> dict[str, list[tuple[str, float]]]:
-    """`rank_references` for every masked view that has a camera (every view with a score above 0)."""
+    """`rank_references` for every masked view that has a camera (every view with a score above 0); `probes`
+    reuses `hole_probe`s made before, by stem."""
+    probes = probes or {}
     return {
-        stem: rank_references(stem, mask, geometry, keep, masks, angle_falloff_deg)
+        stem: rank_references(stem, mask, geometry, keep, masks, angle_falloff_deg, probe=probes.get(stem))
         for stem, mask in masks.items()
         if stem in geometry.cameras and mask.any()
     }

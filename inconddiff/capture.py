@@ -144,7 +144,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         )
     if m.dtype == bool:
         return m.copy()
-    values = set(np.unique(m).tolist())
+    if m.dtype == np.uint8:  # a histogram, not a sort of every pixel
+        values = set(np.flatnonzero(np.bincount(m.ravel(), minlength=256)).tolist())
+    else:
+        values = set(np.unique(m).tolist())
     top = 65535 if m.dtype == np.uint16 else 255
     if not (values <= {0, top} or values <= {0, 1}):
         shown = sorted(values)[:6]

@@ -55,7 +55,7 @@ def background_planes(
     if len(uv) == 0:
         return planes
     near = min(LOCAL_SAMPLES, len(uv))
-    _, nearest = cKDTree(uv).query(query_uv, k=near)
+    _, nearest = cKDTree(uv).query(query_uv, k=near, workers=-1)
     nearest = nearest.reshape(len(query_uv), near)
     design = np.concatenate([query_uv, np.ones((len(query_uv), 1))], 1)
     for attempt in range(MAX_PLANES):

@@ -15,6 +15,8 @@ surface lies in front of it (`warp.SurfaceMap`).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -134,14 +136,18 @@ def view_depth(
     matcher = _Matcher(_small_gray(image, shape), grid, camera, neighbours, side)
     near, far = depth_range
     inv_depths = sweep_inverse_depths(near, far, planes)
-    costs = np.stack([matcher.cost(np.full(shape, 1.0 / d)) for d in inv_depths])
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # planes are independent
+        costs = np.stack(list(pool.map(lambda d: matcher.cost(np.full(shape, 1.0 / d)), inv_depths)))
     best = np.argmin(costs, axis=0)
     interior = best > 0  # the farthest plane stands for everything beyond it
     step = inv_depths[1] - inv_depths[0] if len(inv_depths) > 1 else 0.0
     fine = np.linspace(-1.0, 1.0, REFINE_STEPS) * step  # the winner's plane and half a step either side
     coarse = inv_depths[best]
     farthest = inv_depths[-1]
-    fine_costs = np.stack([matcher.cost(1.0 / np.maximum(coarse + f, farthest)) for f in fine])
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        fine_costs = np.stack(
+            list(pool.map(lambda f: matcher.cost(1.0 / np.maximum(coarse + f, farthest)), fine))
+        )
     k = np.argmin(fine_costs, axis=0)
     c0 = np.take_along_axis(fine_costs, k[None], 0)[0]
     cm = np.take_along_axis(fine_costs, np.maximum(k - 1, 0)[None], 0)[0]
@@ -263,31 +269,42 @@ def surface_along_rays(
     # 1: the source sees the point; 0: its map shows another surface there; -1: it cannot tell
     hits = np.empty((len(inv), len(maps), h, w), np.int8)
     chunk = max(1, _REMAP_ROWS // h)  # all planes of a chunk looked up in one remap
-    for lo in range(0, len(inv), chunk):
-        depth = 1.0 / inv[lo : lo + chunk, None, None]
+
+    def confirm(source, depth):
+        """Where one source sees the points at `depth` (n, 1, 1) along the rays: (hit, relative depth residual,
+        log of its depth over the point's, 1 / 0 / -1 state as in `hits`)."""
+        project, d, scale, offset, centre_z = source
         n = len(depth)
-        for k, (project, d, scale, offset, centre_z) in enumerate(maps):
-            mapx, mapy, z, valid = project(depth)
-            seen = cv2.remap(
-                d,
-                ((mapx + 0.5) * scale - 0.5).reshape(n * h, w),
-                ((mapy + 0.5) * scale - 0.5).reshape(n * h, w),
-                cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=np.nan,
-            ).reshape(n, h, w)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.abs(seen - z) / z
-                # where the surface the source shows lands in the target (`_epipolar_offset`)
-                lam = seen / z
-                ahead = (1 - lam) * centre_z + lam * depth
-                moved = np.where(ahead > 1e-9, np.abs(1 - lam) * offset / ahead, np.inf)
-                hit = valid & ((r <= RAY_TOLERANCE) | (moved <= sample_px))
-            at = slice(lo, lo + n)
-            supports[at] += hit
-            residuals[at] += np.where(hit, r, 0.0)
-            log_ratio[at] += np.where(hit, np.log(np.where(hit, seen / z, 1.0)), 0.0)
-            hits[at, k] = np.where(hit, 1, np.where(valid & np.isfinite(seen), 0, -1))
+        mapx, mapy, z, valid = project(depth)
+        seen = cv2.remap(
+            d,
+            ((mapx + 0.5) * scale - 0.5).reshape(n * h, w),
+            ((mapy + 0.5) * scale - 0.5).reshape(n * h, w),
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=np.nan,
+        ).reshape(n, h, w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.abs(seen - z) / z
+            # where the surface the source shows lands in the target (`_epipolar_offset`)
+            lam = seen / z
+            ahead = (1 - lam) * centre_z + lam * depth
+            moved = np.where(ahead > 1e-9, np.abs(1 - lam) * offset / ahead, np.inf)
+            hit = valid & ((r <= RAY_TOLERANCE) | (moved <= sample_px))
+        state = np.where(hit, 1, np.where(valid & np.isfinite(seen), 0, -1)).astype(np.int8)
+        return hit, np.where(hit, r, 0.0), np.where(hit, np.log(np.where(hit, lam, 1.0)), 0.0), state
+
+    # the sources' tests are independent array work that releases the GIL: one thread per core
+    with ThreadPoolExecutor(max_workers=max(1, min(len(maps), os.cpu_count() or 1))) as pool:
+        for lo in range(0, len(inv), chunk):
+            depth = 1.0 / inv[lo : lo + chunk, None, None]
+            at = slice(lo, lo + len(depth))
+            # summed in the sources' order whatever the threads' timing: the same result on any machine
+            for k, (hit, r, log_r, state) in enumerate(pool.map(confirm, maps, [depth] * len(maps))):
+                supports[at] += hit
+                residuals[at] += r
+                log_ratio[at] += log_r
+                hits[at, k] = state
     residuals /= np.maximum(supports, 1)
     ratios = log_ratio / np.maximum(supports, 1)
     # a plane's confirming maps put the surface at its depth times their depths over the plane's (near a far

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from colmap_tools.pairs import hole_probe, rank_all, read_pairs, reference_score, seen_share, write_pairs
+from colmap_tools.pairs import (
+    HoleProbe,
+    hole_probe,
+    rank_all,
+    read_pairs,
+    reference_score,
+    seen_share,
+    write_pairs,
+)
 from inconddiff.cameras import SceneGeometry, background_points
 from inconddiff.capture import Capture, CaptureError, load_capture, read_image, write_image
 from inconddiff.prior.copy_fill import CARRIED, COPIED, INVENTED, CopySource
@@ -103,12 +111,13 @@ def _remove_object(capture_dir, out_dir, masks_dir, config, filler) -> Path:
             done[stem] = asdict(rec)
 
     ranking: dict[str, list[tuple[str, float]]] = {}
+    probes = {s: hole_probe(s, m, geometry, keep) for s, m in masks.items() if s in geometry.cameras}
     if config.refs > 0 and masks:
         pairs = partial / "pairs.txt"
         if not pairs.is_file():
-            write_pairs(pairs, rank_all(geometry, masks, keep, config.angle_falloff_deg))
+            write_pairs(pairs, rank_all(geometry, masks, keep, config.angle_falloff_deg, probes))
         ranking = read_pairs(pairs)
-    run = _Run(capture, masks, geometry, keep, ranking, partial, config)
+    run = _Run(capture, masks, geometry, keep, ranking, partial, config, probes)
     seen = {s: run.seen_share(s) for s in masks}
     filled = sorted((s for s in masks if s in done), key=lambda s: done[s]["order"])
     todo = [s for s in fill_order(seen) if s not in done]
@@ -174,11 +183,14 @@ class _Run:
         ranking: dict[str, list[tuple[str, float]]],
         partial: Path,
         config: RemovalConfig,
+        probes: dict[str, HoleProbe | None] | None = None,
     ):
         self.capture, self.masks, self.geometry, self.keep = capture, masks, geometry, keep
         self.ranking, self.partial, self.config = ranking, partial, config
+        if probes is None:
+            probes = {s: hole_probe(s, masks[s], geometry, keep) for s in ranking}
+        self.probes = probes
         self.views = CaptureViews(geometry, keep, capture.image, masks)
-        self.probes = {s: hole_probe(s, masks[s], geometry, keep) for s in ranking}
         self._invented: dict[str, np.ndarray] = {}
 
     def seen_share(self, stem: str) -> float:

@@ -163,7 +163,7 @@ def finish_output(
     for stem in capture.masks:
         dst = partial / "masks" / f"{stem}.png"
         if not dst.exists():
-            write_image(dst, capture.mask(stem))
+            write_image(dst, masks[stem] if stem in masks else capture.mask(stem))
     sparse = partial / "sparse" / "0"
     if sparse.is_dir():
         from colmap_tools.sparse_model import load_scene_geometry
@@ -180,7 +180,7 @@ def finish_output(
     }
     _write_json_atomic(partial / "log.json", log)
     provenance = {s: read_provenance(partial / "provenance" / f"{s}.png") for s in masks}
-    write_removal_report(capture, partial, [done[s] for s in capture.stems], provenance)
+    write_removal_report(capture, partial, [done[s] for s in capture.stems], provenance, masks)
     shutil.rmtree(partial / "done")
     (partial / "settings.json").unlink()
     os.replace(partial, out)

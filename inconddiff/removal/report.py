@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from inconddiff.capture import Capture, read_image, write_image
@@ -65,30 +66,43 @@ def _details(rec: dict) -> str:
     return "<br>".join(parts)
 
 
+def thumbnail_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask or label map (bool or small integers) at a thumbnail's `shape` (h, w), nearest label."""
+    return cv2.resize(labels.astype(np.uint8), shape[::-1], interpolation=cv2.INTER_NEAREST).astype(
+        labels.dtype
+    )
+
+
 def write_removal_report(
-    capture: Capture, out: Path, records: list[dict], provenance: dict[str, np.ndarray] | None = None
+    capture: Capture,
+    out: Path,
+    records: list[dict],
+    provenance: dict[str, np.ndarray] | None = None,
+    masks: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """out/report.html with thumbnails in out/report/: before | mask | after | where the fill came from |
-    the views copied from | details."""
+    the views copied from | details. `masks` spares reading masks already in memory again."""
     assets = out / "report"
     rows = []
     for rec in records:
         stem = rec["name"]
-        before = capture.image(stem)
-        after = read_image(out / "images" / f"{stem}.png")
-        mask = capture.mask(stem)
-        write_image(assets / f"{stem}_before.png", thumbnail(before))
-        write_image(assets / f"{stem}_after.png", thumbnail(after))
+        before = thumbnail(capture.image(stem))
+        after = thumbnail(read_image(out / "images" / f"{stem}.png"))
+        mask = masks[stem] if masks and stem in masks else capture.mask(stem)
+        write_image(assets / f"{stem}_before.png", before)
+        write_image(assets / f"{stem}_after.png", after)
         cells = [f"<td><b>{html.escape(stem)}</b><div class=small>{html.escape(rec['status'])}</div></td>"]
         cells.append(f'<td><img src="report/{stem}_before.png"></td>')
         if mask is not None:
-            write_image(assets / f"{stem}_mask.png", thumbnail(overlay_mask(before, mask)))
+            shown = thumbnail(mask.astype(np.float32)) > 0  # a thin mask stays visible
+            write_image(assets / f"{stem}_mask.png", overlay_mask(before, shown))
             cells.append(f'<td><img src="report/{stem}_mask.png"></td>')
         else:
             cells.append("<td class=small>no mask</td>")
         cells.append(f'<td><img src="report/{stem}_after.png"></td>')
         if provenance and stem in provenance:
-            write_image(assets / f"{stem}_source.png", thumbnail(overlay_provenance(after, provenance[stem])))
+            labels = thumbnail_labels(provenance[stem], after.shape[:2])
+            write_image(assets / f"{stem}_source.png", overlay_provenance(after, labels))
             cells.append(f'<td><img src="report/{stem}_source.png"></td>')
         else:
             cells.append("<td></td>")
