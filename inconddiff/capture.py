@@ -67,7 +67,15 @@ def exif_orientation(path: str | os.PathLike) -> int:
 
     try:
         with Image.open(path) as im:
-            value = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+            if im.format == "PNG":
+                # Pillow's getexif decodes a whole PNG to look for an eXIf chunk after the pixels; the chunk
+                # belongs before them (PNG 1.2 extensions) and is read with the header
+                exif = Image.Exif()
+                if im.info.get("exif"):
+                    exif.load(im.info["exif"])
+            else:
+                exif = im.getexif()
+            value = exif.get(EXIF_ORIENTATION_TAG, 1)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise CaptureError(path, f"unreadable image ({type(err).__name__}: {err})") from err
     return value if isinstance(value, int) and 1 <= value <= 8 else 1

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera, crop_pixel_grid
-from inconddiff.prior.warp import distorted, folded
+from inconddiff.prior.warp import distorted, folded, invalid_at, looked_up_box, sample_image
 
 K = np.array([[80.0, 0, 48], [0, 80.0, 40], [0, 0, 1]])
 
@@ -130,3 +130,41 @@ def test_a_views_surface_is_what_its_stereo_measured_not_its_sparse_points_inter
     ys, xs = np.mgrid[0:80, 0:96].astype(np.float32)
     hidden = surface.occludes(xs, ys, np.full((80, 96), 4.0))
     assert hidden[:, :46].all() and not hidden[:, 50:].any()
+
+
+def _scattered_maps(rng, shape, box):
+    """Remap coordinates scattered over `box` (x0, x1, y0, y1), some past the image's edges."""
+    x0, x1, y0, y1 = box
+    mapx = rng.uniform(x0, x1, shape).astype(np.float32)
+    mapy = rng.uniform(y0, y1, shape).astype(np.float32)
+    return mapx, mapy
+
+
+def test_looking_up_a_region_of_a_mask_or_image_gives_what_the_whole_gives():
+    """`invalid_at` and `sample_image` convert only the looked-up region of a large image; every answer must be
+    the one the whole image gives, at the image's edges too (outside counts as invalid; colours repeat)."""
+    rng = np.random.default_rng(3)
+    invalid = rng.random((300, 400)) < 0.2
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    for box in ((50.2, 120.7, 30.1, 90.9), (-6.0, 40.0, 250.0, 310.0), (380.0, 405.0, -3.0, 20.0)):
+        mapx, mapy = _scattered_maps(rng, (40, 50), box)
+        region = looked_up_box(mapx, mapy, invalid.shape)
+        assert region is not None and (region[1] - region[0]) * (region[3] - region[2]) < invalid.size
+        expected_invalid = (
+            cv2.remap(
+                invalid.astype(np.float32),
+                mapx,
+                mapy,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=1,
+            )
+            >= 0.01
+        )
+        np.testing.assert_array_equal(invalid_at(invalid, mapx, mapy), expected_invalid)
+        expected_colour = cv2.remap(
+            image.astype(np.float32) / 255.0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        np.testing.assert_array_equal(sample_image(image, mapx, mapy), expected_colour)
+        if box[0] < 0:
+            assert invalid_at(invalid, mapx, mapy)[mapx < -1].all()  # off the image is invalid
