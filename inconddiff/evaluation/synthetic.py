@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from inconddiff.capture import atomic_output_dir, write_image
 from inconddiff.evaluation.synthetic_scene import ROOM_HALF, ROOM_HEIGHT, build_scene, solid_texture
+from inconddiff.threads import worker_threads
 from inconddiff.transforms_json import nerfstudio_frame, nerfstudio_transforms
 
 logger = logging.getLogger(__name__)
@@ -170,11 +172,16 @@ def render_view(scene_clean, scene_full, K, R, t, width, height, supersample):
     mask = np.empty((height, width), bool)
     depth_f = np.empty((height, width), np.float32)
     depth_c = np.empty((height, width), np.float32)
-    for y0 in range(0, height, RENDER_ROWS):
+
+    def render(y0: int) -> None:
         rows = slice(y0, min(height, y0 + RENDER_ROWS))
         parts = _render_rows(scene_clean, scene_full, K, R, t, width, rows, supersample)
         for whole, part in zip((full, clean, mask, depth_f, depth_c), parts, strict=True):
             whole[rows] = part
+
+    # blocks of rows are independent array work that releases the GIL: one thread per core
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
+        list(pool.map(render, range(0, height, RENDER_ROWS)))
     return full, clean, mask, depth_f, depth_c
 
 

@@ -16,18 +16,31 @@ ROOM_HEIGHT = 4.0
 # ----------------------------------------------------------------------------------------------
 
 
-def _hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, salt: int) -> np.ndarray:
-    """Deterministic pseudo-random values in [0, 1) per integer lattice point."""
+_PRIMES = (np.uint64(73856093), np.uint64(19349663), np.uint64(83492791))
+
+
+def _lattice_terms(i: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hash's terms of the lattice coordinates i and i + 1 along `axis` (uint64, wrapping)."""
+    prime = _PRIMES[axis]
+    return i.astype(np.uint64) * prime, (i + 1).astype(np.uint64) * prime
+
+
+def _mix01(h: np.ndarray, salt: int) -> np.ndarray:
+    """The hash of a lattice point from its xor-ed terms: a deterministic value in [0, 1)."""
     m = np.uint64(0xFFFFFFFF)
-    h = (
-        ix.astype(np.int64).astype(np.uint64) * np.uint64(73856093)
-        ^ iy.astype(np.int64).astype(np.uint64) * np.uint64(19349663)
-        ^ iz.astype(np.int64).astype(np.uint64) * np.uint64(83492791)
-        ^ np.uint64(salt * 2654435761 % 0xFFFFFFFF)
-    ) & m
+    h = (h ^ np.uint64(salt * 2654435761 % 0xFFFFFFFF)) & m
     h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & m
     h = h ^ (h >> np.uint64(16))
     return (h & m).astype(np.float64) / 4294967296.0
+
+
+def _hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic pseudo-random values in [0, 1) per integer lattice point."""
+    h = [
+        np.asarray(v).astype(np.int64).astype(np.uint64) * prime
+        for v, prime in zip((ix, iy, iz), _PRIMES, strict=True)
+    ]
+    return _mix01(h[0] ^ h[1] ^ h[2], salt)
 
 
 def value_noise(p: np.ndarray, freq: float, salt: int) -> np.ndarray:
@@ -37,14 +50,16 @@ def value_noise(p: np.ndarray, freq: float, salt: int) -> np.ndarray:
     f = q - i
     f = f * f * (3.0 - 2.0 * f)
     i = i.astype(np.int64)
+    terms = [_lattice_terms(i[:, axis], axis) for axis in range(3)]  # each corner's hash reuses them
     out = np.zeros(len(p))
     for dx in (0, 1):
         wx = f[:, 0] if dx else 1.0 - f[:, 0]
         for dy in (0, 1):
             wy = f[:, 1] if dy else 1.0 - f[:, 1]
+            wxy, hxy = wx * wy, terms[0][dx] ^ terms[1][dy]
             for dz in (0, 1):
                 wz = f[:, 2] if dz else 1.0 - f[:, 2]
-                out += wx * wy * wz * _hash01(i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz, salt)
+                out += wxy * wz * _mix01(hxy ^ terms[2][dz], salt)
     return out
 
 

@@ -15,7 +15,6 @@ surface lies in front of it (`warp.SurfaceMap`).
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from inconddiff.cameras import Camera, SceneGeometry
 from inconddiff.prior.warp import projector
+from inconddiff.threads import worker_threads
 
 STEREO_SIDE = 256
 """Depth maps are computed at this many pixels along the view's longer side."""
@@ -42,20 +42,6 @@ REFINE_STEPS = 9
 """Depths per pixel of the finer sweep around the planes' winner."""
 MIN_ANGLE_DEG = 1.0
 """Neighbours closer than this in viewing angle to the view (at their shared points) measure no depth."""
-
-
-MAX_THREADS = 8
-"""Threads for the sweeps' independent array work: numpy and OpenCV release the GIL in it, Python's own steps
-between do not, so more threads than this gain little."""
-
-
-def _threads() -> int:
-    """Threads for the sweeps: the cores this process may use (a container's share, not the host's)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_THREADS))
 
 
 def sweep_inverse_depths(near: float, far: float, planes: int) -> np.ndarray:
@@ -150,7 +136,7 @@ def view_depth(
     matcher = _Matcher(_small_gray(image, shape), grid, camera, neighbours, side)
     near, far = depth_range
     inv_depths = sweep_inverse_depths(near, far, planes)
-    with ThreadPoolExecutor(max_workers=_threads()) as pool:  # planes are independent
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:  # planes are independent
         costs = np.stack(list(pool.map(lambda d: matcher.cost(np.full(shape, 1.0 / d)), inv_depths)))
     best = np.argmin(costs, axis=0)
     interior = best > 0  # the farthest plane stands for everything beyond it
@@ -158,7 +144,7 @@ def view_depth(
     fine = np.linspace(-1.0, 1.0, REFINE_STEPS) * step  # the winner's plane and half a step either side
     coarse = inv_depths[best]
     farthest = inv_depths[-1]
-    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+    with ThreadPoolExecutor(max_workers=worker_threads()) as pool:
         fine_costs = np.stack(
             list(pool.map(lambda f: matcher.cost(1.0 / np.maximum(coarse + f, farthest)), fine))
         )
@@ -309,7 +295,7 @@ def surface_along_rays(
         return hit, np.where(hit, r, 0.0), np.where(hit, np.log(np.where(hit, lam, 1.0)), 0.0), state
 
     # the sources' tests are independent array work that releases the GIL: one thread per core
-    with ThreadPoolExecutor(max_workers=max(1, min(len(maps), _threads()))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(maps), worker_threads()))) as pool:
         for lo in range(0, len(inv), chunk):
             depth = 1.0 / inv[lo : lo + chunk, None, None]
             at = slice(lo, lo + len(depth))
