@@ -154,6 +154,8 @@ def measure_capture(
         print(json.dumps(row), flush=True)
         on_row(row)
 
+    if synth and "synthesise" in stages and (name, "synthesise") not in done:
+        shutil.rmtree(capture, ignore_errors=True)  # rendered again, identical, to time it
     if synth and not capture.is_dir():
         record("synthesise", run_stage("synthesise", capture=str(capture), **synth))
     if "reconstruct" in stages and (name, "reconstruct") not in done:
@@ -252,7 +254,13 @@ def main() -> None:
     p.add_argument("--views", type=int, nargs="+", default=[25, 50, 100, 200])
     p.add_argument("--size", default="1920x1080", help="synthetic captures' WxH")
     p.add_argument("--paths", nargs="+", default=["orbit"], choices=["orbit", "forward"])
-    p.add_argument("--stages", nargs="+", default=["reconstruct", "masks", "remove"], choices=STAGES[1:])
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        default=["reconstruct", "masks", "remove"],
+        choices=STAGES,
+        help="synthesise: render a capture that exists again, to time it (a missing one is always rendered)",
+    )
     p.add_argument("--real", nargs="*", default=[], help="real captures under ../shared/data to add")
     p.add_argument(
         "--redo", action="store_true", help="measure the chosen stages again (other rows are kept)"
