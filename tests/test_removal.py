@@ -184,14 +184,16 @@ def test_later_views_copy_from_the_original_views_and_take_earlier_fills_only_as
 
     masks = {s: cap.mask(s) for s in cap.stems}
     geometry = load_scene_geometry(out / "sparse" / "0")
+    keep = background_points(geometry, masks)
     run = driver._Run(
         cap,
         masks,
         geometry,
-        background_points(geometry, masks),
+        keep,
         read_pairs(out / "pairs.txt"),
         out,
         RemovalConfig(method="warp", carry=True),
+        driver.hole_probes(geometry, masks, keep),
     )
     log = {v["name"]: v for v in json.loads((out / "log.json").read_text())["views"]}
     order = sorted(log, key=lambda s: log[s]["order"])

@@ -111,7 +111,7 @@ def _remove_object(capture_dir, out_dir, masks_dir, config, filler) -> Path:
             done[stem] = asdict(rec)
 
     ranking: dict[str, list[tuple[str, float]]] = {}
-    probes = {s: hole_probe(s, m, geometry, keep) for s, m in masks.items() if s in geometry.cameras}
+    probes = hole_probes(geometry, masks, keep) if config.refs > 0 else {}  # no references, no probes
     if config.refs > 0 and masks:
         pairs = partial / "pairs.txt"
         if not pairs.is_file():
@@ -171,6 +171,13 @@ def adapted(
     return replace(config, model=str(model))
 
 
+def hole_probes(
+    geometry: SceneGeometry, masks: dict[str, np.ndarray], keep: np.ndarray
+) -> dict[str, HoleProbe | None]:
+    """Each masked view's `hole_probe` (views with a camera): made once, for ranking and for filling."""
+    return {s: hole_probe(s, m, geometry, keep) for s, m in masks.items() if s in geometry.cameras}
+
+
 class _Run:
     """What one run knows while it fills views: the capture, its geometry and ranking, and its work folder."""
 
@@ -183,13 +190,10 @@ class _Run:
         ranking: dict[str, list[tuple[str, float]]],
         partial: Path,
         config: RemovalConfig,
-        probes: dict[str, HoleProbe | None] | None = None,
+        probes: dict[str, HoleProbe | None],
     ):
         self.capture, self.masks, self.geometry, self.keep = capture, masks, geometry, keep
-        self.ranking, self.partial, self.config = ranking, partial, config
-        if probes is None:
-            probes = {s: hole_probe(s, masks[s], geometry, keep) for s in ranking}
-        self.probes = probes
+        self.ranking, self.partial, self.config, self.probes = ranking, partial, config, probes
         self.views = CaptureViews(geometry, keep, capture.image, masks)
         self._invented: dict[str, np.ndarray] = {}
 
