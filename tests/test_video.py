@@ -11,6 +11,7 @@ import pytest
 
 from inconddiff.capture import CaptureError, list_images, read_image
 from inconddiff.cli import main
+from inconddiff.removal.run import run_capture, video_capture
 from inconddiff.video import extract_frames, sharpness
 
 VIDEO_FPS, FRAMES, BLURRED = 20, 40, (2, 3)  # in each window of 5 frames, the 3rd and 4th are blurred
@@ -99,11 +100,50 @@ def test_a_phone_video_comes_out_upright(video, tmp_path):
     assert read_image(list_images(out / "images")[0]).shape == (64, 48, 3)
 
 
-def test_frames_command_then_run_on_a_video_explains_the_order(video, tmp_path, caplog):
+def test_run_on_a_video_without_masks_explains_the_order(video, tmp_path, caplog):
     assert main(["frames", str(video), "--out", str(tmp_path / "capture"), "--fps", "4"]) == 0
     assert len(list_images(tmp_path / "capture" / "images")) == 8
     assert (
         main(["run", str(video), "--from", "frame_00001", "frame_00005", "--out", str(tmp_path / "o")]) == 1
     )
-    assert f"inconddiff frames {video} --out CAPTURE" in caplog.text
+    assert f"inconddiff frames {video} --out PREVIEW" in caplog.text
     assert not (tmp_path / "o").exists()
+
+
+def test_a_video_capture_takes_the_same_frames_and_the_annotated_masks(video, tmp_path):
+    preview = extract_frames(video, tmp_path / "preview", fps=4.0)
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    for stem in ("frame_00002", "frame_00007"):
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:30, 20:40] = 255
+        iio.imwrite(drawn / f"{stem}.png", mask)
+    frames = video_capture(
+        video, ["frame_00002", "frame_00007"], tmp_path / "o.work" / "frames", drawn, 4.0, None
+    )
+    taken = list_images(frames / "images")
+    assert [p.name for p in taken] == [p.name for p in list_images(preview / "images")]
+    for path in taken:  # the frames the user drew on
+        assert np.array_equal(read_image(path), read_image(preview / "images" / path.name))
+    assert sorted(p.name for p in (frames / "masks").iterdir()) == ["frame_00002.png", "frame_00007.png"]
+    assert sorted(p.name for p in drawn.iterdir()) == ["frame_00002.png", "frame_00007.png"]  # untouched
+    # a resumed run finds its frames; other settings are refused, not mixed in
+    before = (frames / "images" / "frame_00001.png").stat().st_mtime_ns
+    video_capture(video, ["frame_00002", "frame_00007"], frames, drawn, 4.0, None)
+    assert (frames / "images" / "frame_00001.png").stat().st_mtime_ns == before
+    with pytest.raises(CaptureError, match="other settings"):
+        video_capture(video, ["frame_00002", "frame_00007"], frames, drawn, 2.0, None)
+    with pytest.raises(CaptureError, match="no mask for frame frame_00003") as err:
+        video_capture(video, ["frame_00002", "frame_00003"], tmp_path / "p", drawn, 4.0, None)
+    assert err.value.path == drawn
+    with pytest.raises(CaptureError, match="no frame named frame_00009"):
+        (drawn / "frame_00009.png").write_bytes((drawn / "frame_00002.png").read_bytes())
+        video_capture(video, ["frame_00002", "frame_00009"], tmp_path / "q", drawn, 4.0, None)
+
+
+def test_masks_are_for_a_video_only(tmp_path):
+    from inconddiff.removal.config import RemovalConfig
+
+    (tmp_path / "cap" / "images").mkdir(parents=True)
+    with pytest.raises(CaptureError, match="--masks is for a video"):
+        run_capture(tmp_path / "cap", ["a"], tmp_path / "o", RemovalConfig(), masks_from=tmp_path)

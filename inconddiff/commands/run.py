@@ -1,17 +1,21 @@
-"""`inconddiff run CAPTURE --from VIEW ... --out OUT`: reconstruct, propagate masks, remove."""
+"""`inconddiff run CAPTURE --from VIEW ... --out OUT`: reconstruct, propagate masks, remove (CAPTURE may be a
+video, with `--masks DIR` for the annotated frames)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from inconddiff.commands.remove import add_removal_options, config_from_args
 
 
 def add_parser(sub) -> None:
+    from inconddiff.video import DEFAULT_MAX_FRAMES
+
     p = sub.add_parser(
         "run", help="reconstruct, propagate masks from a few annotated views, remove the object"
     )
-    p.add_argument("capture", help="capture with images/ and masks/<VIEW>.png for the annotated views")
+    p.add_argument(
+        "capture",
+        help="capture with images/ and masks/<VIEW>.png for the annotated views, or a video (with --masks)",
+    )
     p.add_argument(
         "--from", dest="views", nargs="+", required=True, metavar="VIEW", help="annotated view stems"
     )
@@ -21,21 +25,34 @@ def add_parser(sub) -> None:
         default=None,
         help="dilation of the propagated masks, in pixels (default: 0.4%% of the image's longer side)",
     )
+    p.add_argument(
+        "--masks",
+        default=None,
+        metavar="DIR",
+        help="for a video: FRAME.png for each --from frame, drawn on the frames `inconddiff frames` takes",
+    )
+    p.add_argument("--fps", type=float, default=2.0, help="for a video: frames kept per second (default: 2)")
+    p.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        help=f"for a video: keep at most this many frames (default: {DEFAULT_MAX_FRAMES})",
+    )
     add_removal_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from inconddiff.capture import CaptureError
     from inconddiff.removal.run import run_capture
-    from inconddiff.video import is_video
 
-    if Path(args.capture).is_file() and is_video(args.capture):
-        raise CaptureError(
-            args.capture,
-            "a video, not a capture folder: first extract its frames with `inconddiff frames "
-            f"{args.capture} --out CAPTURE`, draw CAPTURE/masks/FRAME.png for two of them (frame_00001 ...), "
-            "then run `inconddiff run CAPTURE --from FRAME_A FRAME_B --out OUT`",
-        )
-    run_capture(args.capture, args.views, args.out, config_from_args(args), margin=args.margin)
+    run_capture(
+        args.capture,
+        args.views,
+        args.out,
+        config_from_args(args),
+        margin=args.margin,
+        masks_from=args.masks,
+        fps=args.fps,
+        max_frames=args.max_frames,
+    )
     return 0

@@ -1,9 +1,15 @@
-"""The whole job from a few annotated views: reconstruct (once), propagate masks, remove the object."""
+"""The whole job from a few annotated views: reconstruct (once), propagate masks, remove the object.
+
+The capture is a folder, or a video whose frames are taken first (`video.extract_frames`, into OUT.work/frames)
+with the annotated frames' masks copied beside them from a folder of the user's.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from inconddiff.capture import CaptureError
@@ -12,18 +18,34 @@ logger = logging.getLogger(__name__)
 
 
 def run_capture(
-    capture: str | os.PathLike, views: list[str], out: str | os.PathLike, config, margin: int | None = None
+    capture: str | os.PathLike,
+    views: list[str],
+    out: str | os.PathLike,
+    config,
+    margin: int | None = None,
+    masks_from: str | os.PathLike | None = None,
+    fps: float = 2.0,
+    max_frames: int | None = None,
 ) -> Path:
     """Reconstruct CAPTURE when it has no sparse/0 (into OUT.work/, the capture is not modified), propagate
-    the masks of `views` to every view (OUT.work/masks), and remove the object into OUT."""
+    the masks of `views` to every view (OUT.work/masks), and remove the object into OUT.
+
+    CAPTURE may be a video: its frames (`fps`, `max_frames`) go to OUT.work/frames and the masks of `views`
+    are read from `masks_from` (FRAME.png, drawn on the frames `inconddiff frames` writes with the same
+    settings). Everything in OUT.work is kept, so an interrupted run resumes where it stopped."""
     from colmap_tools.propagate_masks import propagate_capture
     from colmap_tools.reconstruct import reconstruct
     from inconddiff.removal.driver import remove_object
+    from inconddiff.video import is_video
 
     capture, out = Path(capture), Path(out)
     if out.exists():
         raise CaptureError(out, "output folder already exists; choose a new folder")
     work = out.with_name(out.name + ".work")
+    if capture.is_file() and is_video(capture):
+        capture = video_capture(capture, views, work / "frames", masks_from, fps, max_frames)
+    elif masks_from is not None:
+        raise CaptureError(capture, "--masks is for a video; a capture folder holds its masks in masks/")
     sparse = capture / "sparse" / "0"
     if not sparse.is_dir():
         sparse = work / "sparse" / "0"
@@ -41,3 +63,54 @@ def run_capture(
     result = remove_object(view, out, masks_dir=masks, config=config)
     logger.info("done: %s (propagated masks and model kept in %s)", result, work)
     return result
+
+
+def video_capture(
+    video: Path,
+    views: list[str],
+    frames: Path,
+    masks_from: str | os.PathLike | None,
+    fps: float,
+    max_frames: int | None,
+) -> Path:
+    """The capture folder `frames` made from `video` (once: a resumed run finds it) with the annotated
+    frames' masks copied into frames/masks from `masks_from`."""
+    from inconddiff.video import DEFAULT_MAX_FRAMES, extract_frames
+
+    if masks_from is None:
+        raise CaptureError(
+            video,
+            "a video needs --masks DIR with FRAME.png for each --from frame: take the frames with `inconddiff "
+            f"frames {video} --out PREVIEW` (same --fps), draw PREVIEW/masks/FRAME.png for two of them, and "
+            "pass --masks PREVIEW/masks",
+        )
+    masks_from = Path(masks_from)
+    missing = [v for v in views if not (masks_from / f"{v}.png").is_file()]
+    if missing:
+        raise CaptureError(masks_from, f"no mask for frame {', '.join(missing)} (expected FRAME.png)")
+    settings = {
+        "video": str(video.resolve()),
+        "bytes": video.stat().st_size,
+        "fps": fps,
+        "max_frames": max_frames or DEFAULT_MAX_FRAMES,
+    }
+    record = frames / "frames.json"
+    if frames.is_dir():
+        if not record.is_file() or json.loads(record.read_text()) != settings:
+            raise CaptureError(
+                frames, "frames of another video or other settings; choose a new --out or delete this folder"
+            )
+        logger.info("frames already taken: %s", frames)
+    else:
+        frames.parent.mkdir(parents=True, exist_ok=True)
+        staging = frames.with_name(frames.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        extract_frames(video, staging, fps=fps, max_frames=settings["max_frames"])
+        (staging / "frames.json").write_text(json.dumps(settings, indent=1))
+        os.replace(staging, frames)
+    (frames / "masks").mkdir(exist_ok=True)
+    for v in views:
+        if not (frames / "images" / f"{v}.png").is_file():
+            raise CaptureError(frames / "images", f"no frame named {v} in {video} at {fps} frames per second")
+        shutil.copyfile(masks_from / f"{v}.png", frames / "masks" / f"{v}.png")
+    return frames
