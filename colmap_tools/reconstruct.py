@@ -46,6 +46,10 @@ MAPPER_OPTIONS = {
     "mapper.init_min_num_inliers": 40,
     "mapper.abs_pose_min_num_inliers": 12,
     "mapper.abs_pose_min_inlier_ratio": 0.15,
+    # global bundle adjustment each time the model grows by 40% (COLMAP: 10%): with hundreds of views the
+    # global adjustments dominate mapping, and the local ones keep the new views in place between them
+    "ba_global_frames_ratio": 1.4,
+    "ba_global_points_ratio": 1.4,
 }
 
 
