@@ -29,8 +29,13 @@ def run(args) -> int:
     out = extract_frames(args.video, args.out, fps=args.fps, max_frames=args.max_frames)
     logger.info(
         "next: draw %s/masks/FRAME.png for two frames seeing the object from different sides, then "
-        "`inconddiff run %s --from FRAME_A FRAME_B --out OUT`",
+        "`inconddiff run %s --from FRAME_A FRAME_B --out OUT` (or `inconddiff run %s --masks %s/masks --fps %g "
+        "--max-frames %d --from FRAME_A FRAME_B --out OUT`: the same frames, taken again)",
         out,
         out,
+        args.video,
+        out,
+        args.fps,
+        args.max_frames,
     )
     return 0
