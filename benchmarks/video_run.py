@@ -36,6 +36,11 @@ STAGE_ENDS = {  # the log line that ends each stage of `run`
     "masks": "wrote ",
     "remove": "done:",
 }
+RECONSTRUCT_MARKS = {  # the log line that starts each part of the reconstruction
+    "extraction": "extracting SIFT",
+    "matching": "matching (",
+    "mapping": "incremental mapping",
+}
 
 
 def render_walk(capture: Path, frames: int, width: int, height: int) -> None:
@@ -81,27 +86,41 @@ def source_of(frame: np.ndarray, capture: Path, guess: float, stems: list[str]) 
     return min(errors, key=errors.get)
 
 
-def run_logged(cmd: list[str], log: Path) -> tuple[int, float, dict[str, float]]:
-    """Run `cmd`, its output stamped with the seconds since it started into `log`; returns its exit code,
-    wall seconds and the seconds of each stage of `run` (from the first line that ends each)."""
+def run_logged(cmd: list[str], log: Path) -> tuple[int, float]:
+    """Run `cmd` with its output, each line stamped with the seconds since it started, into `log`; returns
+    its exit code and wall seconds."""
     env = {**os.environ, "COLUMNS": "240"}  # the log's lines unwrapped
     started = time.time()
-    ends: dict[str, float] = {}
-    with open(log, "w") as f:
+    with open(log, "w", buffering=1) as f:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         for line in proc.stdout:
-            now = time.time() - started
-            f.write(f"{now:9.1f} {line}")
-            for stage, text in STAGE_ENDS.items():
-                if stage not in ends and text in line:
-                    ends[stage] = now
+            f.write(f"{time.time() - started:9.1f} {line}")
         code = proc.wait()
-    seconds = time.time() - started
-    stages, before = {}, 0.0
+    return code, time.time() - started
+
+
+def stage_seconds(log: Path) -> dict[str, float]:
+    """Seconds of each stage of `run` (and of the reconstruction's parts), from the stamped `log`: a stage
+    lasts from the end of the one before to the first line that ends it."""
+    first: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        stamp, _, text = line.strip().partition(" ")
+        for key, mark in [
+            *STAGE_ENDS.items(),
+            *((f"reconstruct.{k}", m) for k, m in RECONSTRUCT_MARKS.items()),
+        ]:
+            if key not in first and mark in text:
+                first[key] = float(stamp)
+    out, before = {}, 0.0
     for stage in STAGE_ENDS:
-        if stage in ends:
-            stages[stage], before = ends[stage] - before, ends[stage]
-    return code, seconds, stages
+        if stage in first:
+            out[stage], before = first[stage] - before, first[stage]
+    parts = [f"reconstruct.{k}" for k in RECONSTRUCT_MARKS if f"reconstruct.{k}" in first]
+    for k, part in enumerate(parts):
+        end = first[parts[k + 1]] if k + 1 < len(parts) else first.get("reconstruct")
+        if end is not None:
+            out[part] = end - first[part]
+    return out
 
 
 def psnr(error_sum: float, count: int) -> float:
@@ -184,7 +203,7 @@ def main() -> None:
         "--from", *[p.stem for p in pick], "--masks", str(drawn), "--fps", str(args.fps),
         "--out", str(out), "--method", "warp",
     ]  # fmt: skip
-    code, seconds, stages = run_logged(cmd, run_dir / "run.log")
+    code, seconds = run_logged(cmd, run_dir / "run.log")
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     if code != 0:
         raise SystemExit(f"`inconddiff run` failed: see {run_dir / 'run.log'}")
@@ -197,7 +216,7 @@ def main() -> None:
         "frames_taken": len(taken),
         "registered": registered,
         "seconds": seconds,
-        "stage_seconds": stages,
+        "stage_seconds": stage_seconds(run_dir / "run.log"),
         "peak_gb": peak_gb,
         **score(capture, work / "frames", out, work / "masks", video_fps, args.fps),
         "machine": f"{os.cpu_count()} cores",
