@@ -136,6 +136,10 @@ def test_a_video_capture_takes_the_same_frames_and_the_annotated_masks(video, tm
     with pytest.raises(CaptureError, match="no mask for frame frame_00003") as err:
         video_capture(video, ["frame_00002", "frame_00003"], tmp_path / "p", drawn, 4.0, None)
     assert err.value.path == drawn
+    iio.imwrite(drawn / "frame_00004.png", np.zeros((40, 64), np.uint8))
+    with pytest.raises(CaptureError, match="mask size 64x40 differs") as err:
+        video_capture(video, ["frame_00002", "frame_00004"], tmp_path / "r", drawn, 4.0, None)
+    assert err.value.path == drawn / "frame_00004.png"
     with pytest.raises(CaptureError, match="no frame named frame_00009"):
         (drawn / "frame_00009.png").write_bytes((drawn / "frame_00002.png").read_bytes())
         video_capture(video, ["frame_00002", "frame_00009"], tmp_path / "q", drawn, 4.0, None)
@@ -147,3 +151,40 @@ def test_masks_are_for_a_video_only(tmp_path):
     (tmp_path / "cap" / "images").mkdir(parents=True)
     with pytest.raises(CaptureError, match="--masks is for a video"):
         run_capture(tmp_path / "cap", ["a"], tmp_path / "o", RemovalConfig(), masks_from=tmp_path)
+
+
+def test_run_takes_a_video_end_to_end(small_capture, tmp_path):
+    """A 16-frame video of an orbit through `inconddiff run`: frames taken, reconstructed, masks carried from two
+    annotated frames to all, the object removed; the video and the drawn masks untouched."""
+    import hashlib
+
+    from inconddiff.capture import load_capture, read_mask
+
+    truth = load_capture(small_capture)
+    video = tmp_path / "orbit.mp4"
+    iio.imwrite(
+        video, np.stack([truth.image(s) for s in truth.stems]), plugin="FFMPEG", fps=4, macro_block_size=8
+    )
+    digest = hashlib.sha256(video.read_bytes()).hexdigest()
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    for k in (1, 6):  # at the video's own rate, frame k is render k - 1
+        iio.imwrite(drawn / f"frame_{k:05d}.png", truth.mask(truth.stems[k - 1]).astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    argv = ["run", str(video), "--from", "frame_00001", "frame_00006", "--masks", str(drawn)]
+    assert main([*argv, "--fps", "4", "--out", str(out), "--method", "warp"]) == 0
+    work = tmp_path / "out.work"
+    frames = list_images(work / "frames" / "images")
+    assert len(frames) == len(list_images(out / "images")) == 16
+    assert len(list((work / "masks").iterdir())) == 16  # every frame registered and masked
+    for path in frames:
+        hole = read_mask(work / "masks" / path.name)
+        assert hole.any()
+        before, after = read_image(path), read_image(out / "images" / path.name)
+        assert np.array_equal(before[~hole], after[~hole])
+    k = 3  # a frame nobody annotated: its propagated mask finds the object
+    found = read_mask(work / "masks" / f"frame_{k:05d}.png")
+    true = truth.mask(truth.stems[k - 1])
+    assert (found & true).sum() / (found | true).sum() > 0.6
+    assert hashlib.sha256(video.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in drawn.iterdir()) == ["frame_00001.png", "frame_00006.png"]

@@ -75,6 +75,7 @@ def video_capture(
 ) -> Path:
     """The capture folder `frames` made from `video` (once: a resumed run finds it) with the annotated
     frames' masks copied into frames/masks from `masks_from`."""
+    from inconddiff.capture import read_image, read_mask
     from inconddiff.video import DEFAULT_MAX_FRAMES, extract_frames
 
     if masks_from is None:
@@ -110,7 +111,9 @@ def video_capture(
         os.replace(staging, frames)
     (frames / "masks").mkdir(exist_ok=True)
     for v in views:
-        if not (frames / "images" / f"{v}.png").is_file():
+        frame = frames / "images" / f"{v}.png"
+        if not frame.is_file():
             raise CaptureError(frames / "images", f"no frame named {v} in {video} at {fps} frames per second")
+        read_mask(masks_from / f"{v}.png", read_image(frame).shape[:2])  # names the drawn mask if it is wrong
         shutil.copyfile(masks_from / f"{v}.png", frames / "masks" / f"{v}.png")
     return frames
