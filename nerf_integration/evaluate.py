@@ -172,6 +172,7 @@ def evaluate_capture(
     hole_holdout: bool = True,
     carve: bool = True,
     working_size: int | None = WORKING_SIZE,
+    device: str | None = None,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -184,8 +185,8 @@ def evaluate_capture(
     (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. With `carve`,
     the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
     cannot be explained by a ghost of the object (on by default). Views larger than `working_size` (longer side)
-    are fitted, rendered and scored shrunk to it (None: at full size). Returns the dict written to
-    OUT/consistency.json.
+    are fitted, rendered and scored shrunk to it (None: at full size). The field trains and renders on `device`
+    (default: CUDA when available). Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views
@@ -227,6 +228,7 @@ def evaluate_capture(
             time_budget=time_budget,
             seed=seed,
             carve_masks=carve_masks,
+            device=device,
         )
         renders = render_views(result.pipeline)
         render_seconds = time.perf_counter() - t0 - result.seconds

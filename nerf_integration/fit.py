@@ -214,8 +214,10 @@ def fit(
     hook_every: int = 100,
     seed: int = 0,
     carve_masks: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> FitResult:
-    """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json).
+    """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json), on
+    `device` ('cpu', 'cuda'; default: CUDA when available).
 
     `time_budget` (seconds of training, hook and carving time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
@@ -236,6 +238,10 @@ def fit(
     config.timestamp = "run"
     config.max_num_iterations = max_steps
     config.machine.seed = seed
+    if device is not None:
+        from inconddiff.device import get_device
+
+        config.machine.device_type = get_device(device).type
     config.vis = "tensorboard"
     if hasattr(config.pipeline.model, "carve_masks"):
         config.pipeline.model.carve_masks = Path(carve_masks) if carve_masks is not None else None

@@ -199,6 +199,7 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
         max_steps=3,
         use_lpips=False,
         working_size=32,
+        device="cpu",  # what `evaluate --device` passes; "cuda" the same on a GPU
     )
     assert report["fit_steps"] == 3 and report["working_size"] == 32
     assert report["carved_cells"] is None  # a 3-step fit ends before the field's depth can judge the volume
@@ -219,6 +220,7 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
     config, pipeline, _, _ = eval_setup(config_path, test_mode="inference")
     assert Path(config.pipeline.datamanager.data).is_relative_to(out.resolve())
     assert int(pipeline.datamanager.eval_dataset.cameras.width[0]) == 32
+    assert config.machine.device_type == "cpu"
 
 
 def test_ns_train_cli(tiny_capture, tmp_path):

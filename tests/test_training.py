@@ -144,3 +144,52 @@ def test_without_view_matches_rebuilding_the_model_from_its_tracks():
             assert np.allclose(reduced.observations[n][1], rebuilt.observations[n][1])
     kept = [X for X, t in zip(points, tracks, strict=True) if sum(o[0] != "v2" for o in t) >= 2]
     assert np.allclose(reduced.points, np.array(kept))
+
+
+def test_accelerate_launch_trains_on_two_processes(scene, tmp_path):
+    """`accelerate launch --num_processes 2` (here on the CPU, as on several GPUs): both processes train, the
+    checkpoint holds each one's random state, and the exported pipeline loads."""
+    import os
+    import subprocess
+    import sys
+
+    from inconddiff.pipelines.pipeline_inconddiff import InConDiffPipeline
+
+    rng = np.random.default_rng(4)
+    samples = [s for s in (make_sample(scene, rng, 32) for _ in range(6)) if s is not None]
+    (tmp_path / "shards").mkdir()
+    write_shard(samples, tmp_path / "shards" / "a.npz")
+    # --multi_gpu is accelerate's launcher for several processes; without a visible GPU they train on the CPU
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += [
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",
+    ]
+    train = ["-m", "inconddiff.training.train", "--data", str(tmp_path / "shards"), "--output_dir"]
+    train += [str(tmp_path / "run"), "--train_batch_size", "2", "--block_out_channels", "8", "16"]
+    train += [
+        "--attention_levels",
+        "1",
+        "--max_train_steps",
+        "3",
+        "--num_threads",
+        "1",
+        "--sample_every",
+        "0",
+    ]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([*launch, *train], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoint = tmp_path / "run" / "checkpoints" / "checkpoint-3"
+    assert sorted(p.name for p in checkpoint.glob("random_states_*.pkl")) == [
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    ]
+    pipe = InConDiffPipeline.from_pretrained(tmp_path / "run" / "pipeline")
+    assert list(pipe.unet.config.block_out_channels) == [8, 16]

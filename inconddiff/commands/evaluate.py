@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
         help="let the field put density where the removed object stood (by default that volume is held empty, "
         "so a ghost of the object cannot explain the fills)",
     )
+    p.add_argument("--device", default=None, help="cpu, cuda ... for the fit (default: CUDA if available)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)
 
@@ -55,5 +56,6 @@ def run(args) -> int:
         overwrite=args.overwrite,
         carve=not args.no_carve,
         working_size=WORKING_SIZE if args.working_size is None else args.working_size or None,
+        device=args.device,
     )
     return 0

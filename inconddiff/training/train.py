@@ -185,11 +185,18 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, project_dir=str(args.output_dir))
+    # cpu=True where there is no GPU: accelerate then also forms a group of CPU processes under `accelerate launch`
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=args.mixed_precision,
+        project_dir=str(args.output_dir),
+    )
     set_seed(args.seed)
+    main_process, rank = accelerator.is_main_process, accelerator.process_index
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    (out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+    if main_process:
+        (out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
 
     data = ShardData(args.data)
     val = ShardData(args.val_data) if args.val_data else None
@@ -235,20 +242,38 @@ def main(argv: list[str] | None = None) -> None:
         with open(log_path) as f:
             rows = [{"step": int(r["step"]), "loss": float(r["loss"])} for r in csv.DictReader(f)]
         rows = [r for r in rows if r["step"] <= step]
-    rng = np.random.default_rng([args.seed, step])
-    gen = torch.Generator().manual_seed(args.seed * 100003 + step)
+    # each process draws its own batches and noise (`accelerate launch` on several devices); the first draws
+    # what a single process draws
+    rng = np.random.default_rng([args.seed, step, rank] if rank else [args.seed, step])
+    gen = torch.Generator().manual_seed(args.seed * 100003 + step + 1_000_003 * rank)
     t_start = last_ckpt = time.time()
     first_step = step
     running = []
+
+    def agreed(flag: bool) -> bool:
+        """The main process's `flag` on every process: decisions taken on the clock must not differ."""
+        if accelerator.num_processes == 1:
+            return flag
+        from accelerate.utils import broadcast
+
+        return bool(broadcast(torch.tensor([int(flag)], device=accelerator.device), from_process=0).item())
 
     def save_checkpoint() -> None:
         # written under a temporary name and renamed: a process killed while saving leaves no
         # half-written checkpoint for the next resume to choke on
         path = ckpts / f"checkpoint-{step}"
         tmp = ckpts / f"checkpoint-{step}.tmp"
-        if tmp.exists():
+        if main_process and tmp.exists():
             shutil.rmtree(tmp)
-        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))  # every process its random state, the main one the weights
+        accelerator.wait_for_everyone()
+        if main_process:
+            publish(path, tmp)
+        accelerator.wait_for_everyone()
+
+    def publish(path: Path, tmp: Path) -> None:
+        """The saved checkpoint renamed into place, old ones pruned, the loss log, curve and pipeline."""
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)
@@ -279,19 +304,22 @@ def main(argv: list[str] | None = None) -> None:
         if step % args.log_every == 0:
             rows.append({"step": step, "loss": float(np.mean(running))})
             per_step = (time.time() - t_start) / (step - first_step)
-            logger.info("step %d loss %.5f (%.2f s/step)", step, np.mean(running), per_step)
+            if main_process:
+                logger.info("step %d loss %.5f (%.2f s/step)", step, np.mean(running), per_step)
             running = []
         if args.sample_every > 0 and step % args.sample_every == 0:
-            stats = sample_grid(
-                ema_model(ema, model, accelerator),
-                scheduler.config,
-                val or data,
-                out / f"samples_{step:07d}.png",
-            )
-            logger.info("step %d samples: %s", step, stats)
+            if main_process:
+                stats = sample_grid(
+                    ema_model(ema, model, accelerator),
+                    scheduler.config,
+                    val or data,
+                    out / f"samples_{step:07d}.png",
+                )
+                logger.info("step %d samples: %s", step, stats)
             data.refresh()
-        done = args.max_minutes is not None and (time.time() - t_start) / 60 > args.max_minutes
-        if (time.time() - last_ckpt) / 60 > args.checkpoint_minutes or done or step == args.max_train_steps:
+        done = agreed(args.max_minutes is not None and (time.time() - t_start) / 60 > args.max_minutes)
+        due = agreed((time.time() - last_ckpt) / 60 > args.checkpoint_minutes)
+        if due or done or step == args.max_train_steps:
             save_checkpoint()
             last_ckpt = time.time()
         if done:
