@@ -223,7 +223,9 @@ def main() -> None:
         "command": " ".join(cmd[2:]),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(row, indent=1))
+    tmp = args.json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(row, indent=1))
+    os.replace(tmp, args.json)
     print(f"{'video':28s} {'frames':>6s} {'registered':>10s} {'seconds':>8s} {'peak GB':>7s}  stages")
     stages = ", ".join(f"{k} {v:.0f}" for k, v in row["stage_seconds"].items())
     print(f"{video.name:28s} {len(taken):6d} {registered:10d} {row['seconds']:8.0f} {peak_gb:7.2f}  {stages}")
