@@ -187,13 +187,13 @@ def main() -> None:
         extract_frames(video, preview, fps=args.fps)
     taken = list_images(preview / "images")
     pick = [taken[0], taken[len(taken) // 3]]
-    stems = load_capture(capture).stems
+    truth = load_capture(capture)
     drawn = run_dir / "drawn"
     drawn.mkdir(parents=True, exist_ok=True)
     for path in pick:
         k = taken.index(path)
-        src = source_of(read_image(path), capture, (k + 0.5) * video_fps / args.fps, stems)
-        write_image(drawn / path.name, load_capture(capture).mask(src).astype(np.uint8) * 255)
+        src = source_of(read_image(path), capture, (k + 0.5) * video_fps / args.fps, truth.stems)
+        write_image(drawn / path.name, truth.mask(src).astype(np.uint8) * 255)
 
     out = run_dir / "removed"
     shutil.rmtree(out, ignore_errors=True)

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 
+DEFAULT_FPS = 2.0
+"""Frames kept per second of video: consecutive frames of a hand-held walk still differ in viewpoint."""
+
 DEFAULT_MAX_FRAMES = 300
 """More frames than COLMAP's exhaustive matching and the view-by-view removal handle in reasonable time on
 a CPU; a longer video is sampled more sparsely instead."""
@@ -61,7 +64,7 @@ def _frames(video: Path) -> Iterator[np.ndarray]:
 def extract_frames(
     video: str | os.PathLike,
     out_dir: str | os.PathLike,
-    fps: float = 2.0,
+    fps: float = DEFAULT_FPS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     blur_window: float = 1.0,
 ) -> Path:

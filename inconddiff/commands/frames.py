@@ -7,19 +7,29 @@ import logging
 logger = logging.getLogger(__name__)
 
 
-def add_parser(sub) -> None:
-    from inconddiff.video import DEFAULT_MAX_FRAMES
+def add_frame_options(p, note: str = "") -> None:
+    """--fps and --max-frames, shared by `frames` and `run` so that both take the same frames of a video."""
+    from inconddiff.video import DEFAULT_FPS, DEFAULT_MAX_FRAMES
 
-    p = sub.add_parser("frames", help="extract a video's frames into a new capture folder (images/)")
-    p.add_argument("video", help="video file (mp4, mov, ...)")
-    p.add_argument("--out", required=True, help="new capture folder")
-    p.add_argument("--fps", type=float, default=2.0, help="frames kept per second of video (default: 2)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=DEFAULT_FPS,
+        help=f"{note}frames kept per second (default: {DEFAULT_FPS:g})",
+    )
     p.add_argument(
         "--max-frames",
         type=int,
         default=DEFAULT_MAX_FRAMES,
-        help=f"keep at most this many, sampling a long video more sparsely (default: {DEFAULT_MAX_FRAMES})",
+        help=f"{note}keep at most this many, sampling a long video more sparsely (default: {DEFAULT_MAX_FRAMES})",
     )
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("frames", help="extract a video's frames into a new capture folder (images/)")
+    p.add_argument("video", help="video file (mp4, mov, ...)")
+    p.add_argument("--out", required=True, help="new capture folder")
+    add_frame_options(p)
     p.set_defaults(func=run)
 
 

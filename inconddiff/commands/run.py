@@ -3,12 +3,11 @@ video, with `--masks DIR` for the annotated frames)."""
 
 from __future__ import annotations
 
+from inconddiff.commands.frames import add_frame_options
 from inconddiff.commands.remove import add_removal_options, config_from_args
 
 
 def add_parser(sub) -> None:
-    from inconddiff.video import DEFAULT_MAX_FRAMES
-
     p = sub.add_parser(
         "run", help="reconstruct, propagate masks from a few annotated views, remove the object"
     )
@@ -31,13 +30,7 @@ def add_parser(sub) -> None:
         metavar="DIR",
         help="for a video: FRAME.png for each --from frame, drawn on the frames `inconddiff frames` takes",
     )
-    p.add_argument("--fps", type=float, default=2.0, help="for a video: frames kept per second (default: 2)")
-    p.add_argument(
-        "--max-frames",
-        type=int,
-        default=DEFAULT_MAX_FRAMES,
-        help=f"for a video: keep at most this many frames (default: {DEFAULT_MAX_FRAMES})",
-    )
+    add_frame_options(p, note="for a video: ")
     add_removal_options(p)
     p.set_defaults(func=run)
 

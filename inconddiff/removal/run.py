@@ -24,15 +24,16 @@ def run_capture(
     config,
     margin: int | None = None,
     masks_from: str | os.PathLike | None = None,
-    fps: float = 2.0,
+    fps: float | None = None,
     max_frames: int | None = None,
 ) -> Path:
     """Reconstruct CAPTURE when it has no sparse/0 (into OUT.work/, the capture is not modified), propagate
     the masks of `views` to every view (OUT.work/masks), and remove the object into OUT.
 
-    CAPTURE may be a video: its frames (`fps`, `max_frames`) go to OUT.work/frames and the masks of `views`
-    are read from `masks_from` (FRAME.png, drawn on the frames `inconddiff frames` writes with the same
-    settings). Everything in OUT.work is kept, so an interrupted run resumes where it stopped."""
+    CAPTURE may be a video: its frames (`fps`, `max_frames`; by default `video.DEFAULT_FPS` and
+    `DEFAULT_MAX_FRAMES`) go to OUT.work/frames and the masks of `views` are read from `masks_from` (FRAME.png,
+    drawn on the frames `inconddiff frames` writes with the same settings). Everything in OUT.work is kept, so
+    an interrupted run resumes where it stopped."""
     from colmap_tools.propagate_masks import propagate_capture
     from colmap_tools.reconstruct import reconstruct
     from inconddiff.removal.driver import remove_object
@@ -70,13 +71,13 @@ def video_capture(
     views: list[str],
     frames: Path,
     masks_from: str | os.PathLike | None,
-    fps: float,
+    fps: float | None,
     max_frames: int | None,
 ) -> Path:
     """The capture folder `frames` made from `video` (once: a resumed run finds it) with the annotated
     frames' masks copied into frames/masks from `masks_from`."""
-    from inconddiff.capture import read_image, read_mask
-    from inconddiff.video import DEFAULT_MAX_FRAMES, extract_frames
+    from inconddiff.capture import image_size, read_mask
+    from inconddiff.video import DEFAULT_FPS, DEFAULT_MAX_FRAMES, extract_frames
 
     if masks_from is None:
         raise CaptureError(
@@ -85,7 +86,7 @@ def video_capture(
             f"frames {video} --out PREVIEW` (same --fps), draw PREVIEW/masks/FRAME.png for two of them, and "
             "pass --masks PREVIEW/masks",
         )
-    masks_from = Path(masks_from)
+    masks_from, fps = Path(masks_from), fps or DEFAULT_FPS
     missing = [v for v in views if not (masks_from / f"{v}.png").is_file()]
     if missing:
         raise CaptureError(masks_from, f"no mask for frame {', '.join(missing)} (expected FRAME.png)")
@@ -114,6 +115,6 @@ def video_capture(
         frame = frames / "images" / f"{v}.png"
         if not frame.is_file():
             raise CaptureError(frames / "images", f"no frame named {v} in {video} at {fps} frames per second")
-        read_mask(masks_from / f"{v}.png", read_image(frame).shape[:2])  # names the drawn mask if it is wrong
+        read_mask(masks_from / f"{v}.png", image_size(frame))  # names the drawn mask if it is wrong
         shutil.copyfile(masks_from / f"{v}.png", frames / "masks" / f"{v}.png")
     return frames
