@@ -126,6 +126,9 @@ def masked_volume(
     return (carve >= min_views) & (carve >= vote * (carve + keep))
 
 
+CARVE_VIEWS = 32
+"""Most views a pass judges with, spread over the capture: the votes' thresholds were set on captures of 20-30
+views, and a pass's cost (rendering each view's depth) then stays bounded as captures grow."""
 RENDER_SIDE = 160
 """Views are rendered for carving at most this many pixels along their longer side (masks shrunk with them, a
 pixel masked when any of its pixels is): the lattice is far coarser than the images, and rendering is most of a
@@ -133,11 +136,12 @@ pass."""
 
 
 def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -> list[dict]:
-    """Every training and held-out camera of the pipeline, rendered at most `side` pixels wide or high, with its
-    z-depth and mask."""
+    """Every training and held-out camera of the pipeline, shrunk to at most `side` pixels wide or high, with its
+    mask shrunk alike; no depth yet (`_add_depth`). Each view is a dict with `camera` (a one-view nerfstudio
+    Cameras at that size), c2w, fx, fy, cx, cy and `mask` (None for a view without one)."""
     import cv2
 
-    from nerf_integration.render import dataset_stems, render_depth
+    from nerf_integration.render import dataset_stems
 
     dm = pipeline.datamanager
     views, done = [], set()
@@ -157,25 +161,93 @@ def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -
             mask = masks.get(stem)
             if mask is not None and mask.shape != full:
                 raise ValueError(f"mask of view {stem}: size {mask.shape} differs from its camera's {full}")
-            distance = render_depth(pipeline, cams, i)
-            rays = cams.generate_rays(camera_indices=i, keep_shape=True)
-            c2w = cams.camera_to_worlds[i].cpu().numpy()
-            cos = rays.directions.cpu().numpy() @ -c2w[:3, 2]
+            h, w = int(cams.height[i, 0]), int(cams.width[i, 0])
             if mask is not None:
-                h, w = distance.shape
                 mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
             views.append(
                 {
-                    "c2w": c2w,
+                    "name": stem,
+                    "camera": cams[i : i + 1],
+                    "c2w": cams.camera_to_worlds[i].cpu().numpy(),
                     "fx": float(cams.fx[i]),
                     "fy": float(cams.fy[i]),
                     "cx": float(cams.cx[i]),
                     "cy": float(cams.cy[i]),
-                    "depth": distance * cos,
+                    "shape": (h, w),
                     "mask": mask,
                 }
             )
     return views
+
+
+def read_window(view: dict, points: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """(row0, row1, col0, col1): the pixels of `view` that carving reads when it judges `points`: the hole widened
+    by the ring its background depth is continued from, and every pixel a point lands on. The whole view when
+    `points` is None; None when the view has no hole and no point lands in it (it casts no vote)."""
+    h, w = view["shape"]
+    if points is None:
+        return 0, h, 0, w
+    rows, cols = [], []
+    mask = view["mask"]
+    if mask is not None and mask.any():
+        ys, xs = np.nonzero(mask)
+        rows += [ys.min() - RING - 1, ys.max() + RING + 2]
+        cols += [xs.min() - RING - 1, xs.max() + RING + 2]
+    u, v, z = _project(
+        points, np.asarray(view["c2w"], np.float64), view["fx"], view["fy"], view["cx"], view["cy"]
+    )
+    col, row = np.floor(u), np.floor(v)
+    ok = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    if ok.any():
+        rows += [row[ok].min(), row[ok].max() + 1]
+        cols += [col[ok].min(), col[ok].max() + 1]
+    if not rows:
+        return None
+    return max(0, int(min(rows))), min(h, int(max(rows))), max(0, int(min(cols))), min(w, int(max(cols)))
+
+
+def _add_depth(pipeline, views: list[dict], points: np.ndarray | None = None) -> list[dict]:
+    """Render the z-depth of each view over the pixels carving reads for `points` (`read_window`; the whole view
+    without points): the view's intrinsics, mask and depth are cut to that window, so the votes are those of the
+    whole view at a fraction of the rays. Views that cast no vote are left out."""
+    from nerfstudio.cameras.cameras import Cameras
+
+    from nerf_integration.render import render_depth
+
+    out = []
+    for view in views:
+        window = read_window(view, points)
+        if window is None:
+            continue
+        r0, r1, c0, c1 = window
+        h, w = view["shape"]
+        cam = view["camera"]
+        if (r0, r1, c0, c1) != (0, h, 0, w):
+            cam = Cameras(
+                camera_to_worlds=cam.camera_to_worlds,
+                fx=cam.fx,
+                fy=cam.fy,
+                cx=cam.cx - c0,
+                cy=cam.cy - r0,
+                width=c1 - c0,
+                height=r1 - r0,
+                distortion_params=cam.distortion_params,
+                camera_type=cam.camera_type,
+            )
+        distance = render_depth(pipeline, cam, 0)
+        rays = cam.generate_rays(camera_indices=0, keep_shape=True)
+        cos = rays.directions.cpu().numpy() @ -view["c2w"][:3, 2]
+        mask = view["mask"]
+        out.append(
+            view
+            | {
+                "cx": view["cx"] - c0,
+                "cy": view["cy"] - r0,
+                "depth": distance * cos,
+                "mask": mask[r0:r1, c0:c1] if mask is not None else None,
+            }
+        )
+    return out
 
 
 def passes_due(done: int, max_steps: int, every: float, until: float, after: int) -> int:
@@ -208,13 +280,18 @@ def in_masked_frustums(points: np.ndarray, views: list[dict], min_views: int = M
 def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
     """Carve the removed object's volume (masks by image stem) out of an `inconddiff-fit` pipeline's field, judged
     by the field's current depth, adding to the cells carved before; returns the number of cells carved in all.
-    Only cells inside the masked frustums are judged (`in_masked_frustums`)."""
+    At most `CARVE_VIEWS` views judge, only cells inside their masked frustums are judged
+    (`in_masked_frustums`), and each view's depth is rendered only where those cells and its hole's ring fall
+    (`read_window`)."""
     field = pipeline.model.field
     views = _views_of(pipeline, masks)
+    if len(views) > CARVE_VIEWS:
+        views = [views[int(i)] for i in np.linspace(0, len(views), CARVE_VIEWS, endpoint=False)]
     centres = field.cell_centres()
     inner = (centres.abs().amax(-1) <= field.inner_fraction).cpu().numpy()
     points = field.denormalise(centres[torch.as_tensor(inner)]).cpu().numpy().astype(np.float64)
     candidates = in_masked_frustums(points, views)
+    views = _add_depth(pipeline, views, points[candidates])
     margin = MARGIN_VOXELS * 2 * field.scene_radius / (field.inner_fraction * field.occupancy.shape[0])
     inside = np.zeros(len(points), bool)
     inside[candidates] = masked_volume(points[candidates], views, margin)

@@ -135,17 +135,24 @@ a few pixels across at this size (its colour grid is 512 cells over the whole sc
 without adding what it can reproduce."""
 
 
+def hole_at(capture, stem: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """A view's hole (None without a mask) at the working `shape` (a pixel is in it if any part of it was)."""
+    from inconddiff.prior.crops import resize_mask
+
+    if stem not in capture.masks:
+        return None
+    hole = capture.mask(stem)
+    return hole if hole.shape == tuple(shape) else resize_mask(hole, shape)
+
+
 def view_at(capture, stem: str, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
-    """A view's edit and hole (None without a mask) at the working `shape` (area-averaged; a pixel is in the
-    hole if any part of it was)."""
-    from inconddiff.prior.crops import resize_image, resize_mask
+    """A view's edit (area-averaged) and hole (`hole_at`) at the working `shape`."""
+    from inconddiff.prior.crops import resize_image
 
     edit = capture.image(stem)
-    hole = capture.mask(stem) if stem in capture.masks else None
     if edit.shape[:2] != tuple(shape):
         edit = resize_image(edit, shape)
-        hole = resize_mask(hole, shape) if hole is not None else None
-    return edit, hole
+    return edit, hole_at(capture, stem, shape)
 
 
 def truth_at(gt_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
@@ -156,6 +163,22 @@ def truth_at(gt_dir: Path, stem: str, shape: tuple[int, int]) -> np.ndarray:
     if path is None:
         raise CaptureError(gt_dir, f"no ground-truth image for view {stem}")
     return resize_image(read_image(path), shape)
+
+
+SCORED_VIEWS = 32
+"""Views `evaluate_capture` renders and scores by default. The fit uses every view; beyond this many, rendering
+all of them would cost more than the fit (a 100-view capture: 4 of 15 minutes) and move the means little."""
+
+
+def scored_stems(stems: list[str], heldout: list[str], limit: int | None) -> list[str]:
+    """The views to render and score: every held-out view, and training views spread evenly over the sorted
+    `stems` up to `limit` views in all (None: every view)."""
+    train = [s for s in stems if s not in heldout]
+    if limit is None or len(stems) <= limit:
+        return sorted(stems)
+    room = max(limit - len(heldout), 1)
+    picked = {train[int(i)] for i in np.linspace(0, len(train), room, endpoint=False)}
+    return sorted(picked | set(heldout))
 
 
 def evaluate_capture(
@@ -173,6 +196,7 @@ def evaluate_capture(
     carve: bool = True,
     working_size: int | None = WORKING_SIZE,
     device: str | None = None,
+    max_views: int | None = SCORED_VIEWS,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render every view and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -185,8 +209,10 @@ def evaluate_capture(
     (cross-validated), where inside fitted holes a field can partly memorise each view's own fill. With `carve`,
     the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
     cannot be explained by a ghost of the object (on by default). Views larger than `working_size` (longer side)
-    are fitted, rendered and scored shrunk to it (None: at full size). The field trains and renders on `device`
-    (default: CUDA when available). Returns the dict written to OUT/consistency.json.
+    are fitted, rendered and scored shrunk to it (None: at full size). The fit uses every view; at most
+    `max_views` of them (the held-out views and training views spread over the capture; None: all) are rendered,
+    scored and have their holes left out. The field trains and renders on `device` (default: CUDA when
+    available). Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views
@@ -198,19 +224,20 @@ def evaluate_capture(
         raise CaptureError(gt_dir, "ground-truth image folder not found")
     lpips = LPIPS() if use_lpips else None
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        from nerf_integration.fit import _frames_from_capture, heldout_stems
+
+        stems = sorted(
+            f["file_path"] for f in _frames_from_capture(edited)[0] if f["file_path"] in capture.images
+        )
+        held_views = heldout_stems(stems, holdout) if len(stems) >= 2 else []
+        scored = scored_stems(stems, held_views, max_views)
         exclude: dict[str, np.ndarray] = {}
         if hole_holdout:
-            from nerf_integration.fit import _frames_from_capture, heldout_stems
-
-            stems = sorted(
-                f["file_path"] for f in _frames_from_capture(edited)[0] if f["file_path"] in capture.images
-            )
-            held_views = set(heldout_stems(stems, holdout))
-            masked = [st for st in stems if st not in held_views and st in capture.masks]
+            masked = [st for st in scored if st not in held_views and st in capture.masks]
             masked = [st for st in masked if capture.mask(st).any()]
             exclude = {st: capture.mask(st) for st in masked[1::2]}
         data_dir, train, held = prepare_fit_data(
-            edited, tmp / "nerf" / "data", holdout=holdout, exclude=exclude, working_size=working_size
+            edited, tmp / "nerf" / "data", heldout=held_views, exclude=exclude, working_size=working_size
         )
         t0 = time.perf_counter()
         carve_masks = None
@@ -220,7 +247,7 @@ def evaluate_capture(
                 stem = Path(frame["file_path"]).stem
                 if stem in capture.masks:
                     shape = (int(frame["h"]), int(frame["w"]))
-                    write_image(carve_masks / f"{stem}.png", view_at(capture, stem, shape)[1])
+                    write_image(carve_masks / f"{stem}.png", hole_at(capture, stem, shape))
         result = fit(
             data_dir,
             tmp / "nerf",
@@ -230,7 +257,7 @@ def evaluate_capture(
             carve_masks=carve_masks,
             device=device,
         )
-        renders = render_views(result.pipeline)
+        renders = render_views(result.pipeline, scored)
         render_seconds = time.perf_counter() - t0 - result.seconds
         views = []
         for stem in sorted(renders):
@@ -266,6 +293,8 @@ def evaluate_capture(
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
             "working_size": working_size,
+            "capture_views": len(stems),
+            "scored_views": len(views),
             "fit_steps": result.steps,
             "carved_cells": result.carved_cells,
             "fit_seconds": result.seconds,
@@ -357,7 +386,8 @@ def write_html(report: dict, capture, gt_dir: Path | None, out: Path) -> Path:
 <style>{STYLE} img {{ width: 200px; image-rendering: pixelated; }}</style></head><body>
 <h1>3D consistency: {html.escape(Path(report["capture"]).name)}</h1>
 <p>One radiance field (inconddiff-fit, {report["fit_steps"]} steps, {report["fit_seconds"]:.0f} s) was fitted to the
-edited images{" except the held-out views" if report["heldout"] else ""}. Edits that agree in 3D are reproduced by its
+edited images{" except the held-out views" if report["heldout"] else ""}; {report["scored_views"]} of the capture's
+{report["capture_views"]} views were rendered and scored. Edits that agree in 3D are reproduced by its
 renders inside the holes about as well as outside them (the control). Views of the split <i>hole_heldout</i> had
 their hole pixels left out of the fit, so their hole scores say whether the edit agrees with what the other views
 put there.{carve_text} Error maps: |render - edit| x4.</p>

@@ -38,13 +38,14 @@ def dataset_stems(dataset) -> list[str]:
     return [Path(p).stem for p in dataset._dataparser_outputs.image_filenames]
 
 
-def render_views(pipeline) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Render every training and held-out view: stem -> (rgb, depth)."""
+def render_views(pipeline, stems: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Render every training and held-out view (or those named in `stems`): stem -> (rgb, depth)."""
     dm = pipeline.datamanager
+    wanted = None if stems is None else set(stems)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for dataset in (dm.train_dataset, dm.eval_dataset):
         for i, stem in enumerate(dataset_stems(dataset)):
-            if stem not in out:
+            if stem not in out and (wanted is None or stem in wanted):
                 out[stem] = render_camera(pipeline, dataset.cameras, i)
     return out
 

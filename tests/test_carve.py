@@ -176,20 +176,95 @@ def test_views_of_a_collection_whose_photos_differ_in_size(monkeypatch):
     data = Data(names)
     empty = Data([])
     pipeline = SimpleNamespace(datamanager=SimpleNamespace(train_dataset=data, eval_dataset=empty))
-    rendered = {}
+    rendered = []
 
     def fake_depth(pipeline, cameras, index):
         shape = (int(cameras.height[index, 0]), int(cameras.width[index, 0]))
-        rendered[names[index]] = shape
+        rendered.append(shape)
         return np.ones(shape, np.float32)
 
     monkeypatch.setattr(render, "render_depth", fake_depth)
     masks = {n: np.zeros(size, bool) for n, size in zip(names, sizes, strict=True)}
     for m in masks.values():
         m[m.shape[0] // 3 : m.shape[0] // 2, m.shape[1] // 3 : m.shape[1] // 2] = True
-    views = carve._views_of(pipeline, masks, side=160)
-    assert rendered == {"a": (120, 160), "b": (160, 120), "c": (120, 160)}
+    views = carve._add_depth(pipeline, carve._views_of(pipeline, masks, side=160))
+    assert rendered == [(120, 160), (160, 120), (120, 160)]
     assert [v["mask"].shape for v in views] == [(120, 160), (160, 120), (120, 160)]
     assert all(v["mask"].any() for v in views)
     with pytest.raises(ValueError, match="mask of view b"):
         carve._views_of(pipeline, masks | {"b": masks["a"]}, side=160)
+
+
+def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """nerfstudio (OpenGL) camera-to-world 3x4 looking from `eye` at `target`, world z up."""
+    back = eye - target
+    back /= np.linalg.norm(back)
+    right = np.cross([0.0, 0.0, 1.0], back)
+    right /= np.linalg.norm(right)
+    up = np.cross(back, right)
+    return np.stack([right, up, back, eye], axis=1)
+
+
+def test_carving_reads_only_the_window_it_needs_and_votes_as_the_whole_view(monkeypatch):
+    """Views rendered only where the judged cells and the hole's ring fall carve exactly the cells that whole
+    renders of every view carve from every lattice cell, with far fewer rays."""
+    from types import SimpleNamespace
+
+    import torch
+    from nerfstudio.cameras.cameras import Cameras
+
+    import nerf_integration.carve as carve
+    import nerf_integration.render as render
+
+    h, w, n = 60, 80, 12
+    eyes = [
+        np.array([2 * np.cos(a), 2 * np.sin(a), 1.2]) for a in np.linspace(0, 2 * np.pi, n, endpoint=False)
+    ]
+    c2w = torch.tensor(np.stack([_look_at(e, np.array([0.0, 0.0, 0.2])) for e in eyes]), dtype=torch.float32)
+    cams = Cameras(camera_to_worlds=c2w, fx=70.0, fy=70.0, cx=w / 2, cy=h / 2, width=w, height=h)
+    names = [f"v{i}" for i in range(n)]
+
+    class Data(list):
+        cameras = cams
+        _dataparser_outputs = SimpleNamespace(image_filenames=[f"{s}.png" for s in names])
+
+    pipeline = SimpleNamespace(datamanager=SimpleNamespace(train_dataset=Data(names), eval_dataset=Data([])))
+    rays_rendered = []
+
+    def floor_depth(pipeline, cameras, index):  # the object is gone: every ray meets the floor z = 0
+        rays = cameras.generate_rays(camera_indices=index, keep_shape=True)
+        oz, dz = rays.origins[..., 2].numpy(), rays.directions[..., 2].numpy()
+        rays_rendered.append(oz.size)
+        return np.where(dz < -1e-6, -oz / np.minimum(dz, -1e-6), 100.0)
+
+    monkeypatch.setattr(render, "render_depth", floor_depth)
+    # the removed object: a ball above the floor, its masks its projections
+    g = np.random.default_rng(0).normal(size=(4000, 3))
+    ball = (
+        g
+        / np.linalg.norm(g, axis=1, keepdims=True)
+        * 0.25
+        * np.random.default_rng(1).random((4000, 1)) ** (1 / 3)
+    )
+    ball += [0.0, 0.0, 0.3]
+    masks = {}
+    for name, m in zip(names, c2w.numpy(), strict=True):
+        u, v, _ = _project(ball, m, 70.0, 70.0, w / 2, h / 2)
+        mask = np.zeros((h, w), bool)
+        mask[np.clip(v.astype(int), 0, h - 1), np.clip(u.astype(int), 0, w - 1)] = True
+        masks[name] = mask
+    lin = np.linspace(-1, 1, 28)
+    points = np.stack(np.meshgrid(lin, lin, (lin + 1) / 2, indexing="ij"), -1).reshape(-1, 3)
+
+    whole = carve._add_depth(pipeline, carve._views_of(pipeline, masks, side=w))
+    full_rays = sum(rays_rendered)
+    expected = masked_volume(points, whole, margin=0.05)
+    rays_rendered.clear()
+    views = carve._views_of(pipeline, masks, side=w)
+    candidates = carve.in_masked_frustums(points, views)
+    windowed = carve._add_depth(pipeline, views, points[candidates])
+    got = np.zeros(len(points), bool)
+    got[candidates] = masked_volume(points[candidates], windowed, margin=0.05)
+    assert expected.sum() > 20 and np.array_equal(got, expected)
+    assert np.linalg.norm(points[got] - [0.0, 0.0, 0.3], axis=1).max() < 0.4  # the ball, not the floor
+    assert sum(rays_rendered) < 0.5 * full_rays

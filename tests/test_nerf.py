@@ -159,7 +159,9 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     monkeypatch.setattr(
         render_mod,
         "render_views",
-        lambda pipeline: {s: (truth[s] / 255.0, np.ones(truth[s].shape[:2])) for s in stems},
+        lambda pipeline, wanted=None: {
+            s: (truth[s] / 255.0, np.ones(truth[s].shape[:2])) for s in (wanted or stems)
+        },
     )
     report = evaluate_capture(
         edited, tmp_path / "out", gt_images=edited / "gt" / "images", holdout=2, use_lpips=False
@@ -184,6 +186,20 @@ def test_evaluate_capture_known_answer(tiny_capture, tmp_path, monkeypatch):
     assert held["views"] == 2 and report["heldout"] == [
         v["name"] for v in report["views"] if v["split"] == "heldout"
     ]
+    # a larger capture than the bound: every view is fitted, a few spread over it are rendered and scored (the
+    # held-out views among them), and only those have their holes left out
+    small = evaluate_capture(
+        edited, tmp_path / "out5", gt_images=edited / "gt" / "images", holdout=2, use_lpips=False, max_views=5
+    )
+    scored = [v["name"] for v in small["views"]]
+    assert len(scored) == small["scored_views"] == 5 and small["capture_views"] == len(stems) == 8
+    assert set(small["heldout"]) == set(report["heldout"]) <= set(scored)
+    assert scored[0] == stems[0] and scored[-1] != stems[-1]  # spread, not the first five
+    for stem in stems:
+        written = read_mask(tmp_path / "out5" / "nerf" / "data" / "loss_masks" / f"{stem}.png")
+        left_out = any(v["name"] == stem and v["split"] == "hole_heldout" for v in small["views"])
+        assert (written == (~cap.mask(stem) if left_out else np.ones_like(written))).all()
+    assert any(v["split"] == "hole_heldout" for v in small["views"])
 
 
 def test_evaluate_capture_writes_report(tiny_capture, tmp_path):

@@ -25,6 +25,13 @@ def add_parser(sub) -> None:
         default=None,
         help="fit, render and score views shrunk to this longer side in pixels (default: 320; 0: full size)",
     )
+    p.add_argument(
+        "--max-views",
+        type=int,
+        default=None,
+        help="render and score at most this many views, spread over the capture; every view is fitted "
+        "(default: 32; 0: all)",
+    )
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
     p.add_argument(
         "--no-carve",
@@ -40,7 +47,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from nerf_integration.evaluate import WORKING_SIZE, evaluate_capture
+    from nerf_integration.evaluate import SCORED_VIEWS, WORKING_SIZE, evaluate_capture
 
     edited = Path(args.edited)
     out = Path(args.out) if args.out else edited.parent / f"{edited.name}_consistency"
@@ -57,5 +64,6 @@ def run(args) -> int:
         carve=not args.no_carve,
         working_size=WORKING_SIZE if args.working_size is None else args.working_size or None,
         device=args.device,
+        max_views=SCORED_VIEWS if args.max_views is None else args.max_views or None,
     )
     return 0
