@@ -196,27 +196,26 @@ def _with_parts(rows: list[dict]) -> list[dict]:
     return out
 
 
+def series(capture: str) -> str:
+    """The series a synthetic capture belongs to: its path and size (orbit_100_1920x1080 -> orbit_1920x1080)."""
+    path, _, size = capture.rsplit("_", 2)
+    return f"{path}_{size}"
+
+
 def exponents(rows: list[dict], min_views: int = 50) -> dict[str, float]:
-    """Per stage (and timed part) and path, the slope of log seconds against log views over the captures of
-    at least `min_views` (all of them when fewer than two qualify)."""
+    """Per stage (and timed part) and series (path and size), the slope of log seconds against log views over
+    the captures of at least `min_views` (all of them when fewer than two qualify)."""
     out = {}
-    rows = _with_parts(rows)
-    keys = {(r["capture"].rsplit("_", 2)[0], r["stage"]) for r in rows if r.get("views") and "error" not in r}
-    for path, stage in sorted(keys):
-        sel = [
-            r
-            for r in rows
-            if r["stage"] == stage
-            and r.get("views")
-            and "error" not in r
-            and r["capture"].startswith(path + "_")
-        ]
+    rows = [r for r in _with_parts(rows) if r.get("views") and "error" not in r]
+    keys = {(series(r["capture"]), r["stage"]) for r in rows}
+    for name, stage in sorted(keys):
+        sel = [r for r in rows if r["stage"] == stage and series(r["capture"]) == name]
         big = [r for r in sel if r["views"] >= min_views]
         use = big if len({r["views"] for r in big}) >= 2 else sel
         if len({r["views"] for r in use}) >= 2:
             x = np.log([r["views"] for r in use])
             y = np.log([max(r["seconds"], 1e-3) for r in use])
-            out[f"{path}/{stage}"] = float(np.polyfit(x, y, 1)[0])
+            out[f"{name}/{stage}"] = float(np.polyfit(x, y, 1)[0])
     return out
 
 
@@ -229,14 +228,11 @@ def plot(rows: list[dict], slopes: dict[str, float], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 5))
     rows = _with_parts(rows)
     for key in sorted(slopes):
-        prefix, stage = key.split("/")
+        name, stage = key.split("/")
         sel = sorted(
             (r["views"], r["seconds"])
             for r in rows
-            if r["stage"] == stage
-            and r.get("views")
-            and "error" not in r
-            and r["capture"].startswith(prefix + "_")
+            if r["stage"] == stage and r.get("views") and "error" not in r and series(r["capture"]) == name
         )
         ax.plot(*zip(*sel, strict=True), "o-", label=f"{key} (exponent {slopes[key]:.2f})")
     ax.set_xscale("log")
@@ -308,7 +304,12 @@ def main() -> None:
 
     print(f"\n{'capture':28s} {'stage':12s} {'seconds':>9s} {'peak GB':>8s}  parts")
     for r in sorted(
-        rows, key=lambda r: (r["capture"].rsplit("_", 2)[0], r.get("views") or 0, STAGES.index(r["stage"]))
+        rows,
+        key=lambda r: (
+            series(r["capture"]) if r.get("views") else r["capture"],
+            r.get("views") or 0,
+            STAGES.index(r["stage"]),
+        ),
     ):
         parts = ", ".join(f"{k} {v:.0f}" for k, v in r.get("parts", {}).items())
         err = f"  ERROR {r['error']}" if "error" in r else ""
