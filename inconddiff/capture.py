@@ -167,7 +167,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
 
 
 PNG_COMPRESS_LEVEL = 3
-"""zlib level of the PNGs written (lossless at every level): at 1080p, level 3 writes an image in a third of the
+"""zlib level of the PNGs written (lossless at every level): at 1080p, level 3 writes an image in 40% of the
 time of PIL's default 6 (0.18 s against 0.46 s) for files a fifth larger."""
 
 
