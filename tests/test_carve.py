@@ -195,16 +195,6 @@ def test_views_of_a_collection_whose_photos_differ_in_size(monkeypatch):
         carve._views_of(pipeline, masks | {"b": masks["a"]}, side=160)
 
 
-def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """nerfstudio (OpenGL) camera-to-world 3x4 looking from `eye` at `target`, world z up."""
-    back = eye - target
-    back /= np.linalg.norm(back)
-    right = np.cross([0.0, 0.0, 1.0], back)
-    right /= np.linalg.norm(right)
-    up = np.cross(back, right)
-    return np.stack([right, up, back, eye], axis=1)
-
-
 def test_carving_reads_only_the_window_it_needs_and_votes_as_the_whole_view(monkeypatch):
     """Views rendered only where the judged cells and the hole's ring fall carve exactly the cells that whole
     renders of every view carve from every lattice cell, with far fewer rays."""
