@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from colmap_tools.propagate_masks import propagate, propagate_capture
-from colmap_tools.reconstruct import reconstruct
+from colmap_tools.reconstruct import LARGE_CAPTURE_IMAGES, mapper_options, reconstruct
 from colmap_tools.sparse_model import load_scene_geometry
 from inconddiff.capture import CaptureError, load_capture, write_image
 
@@ -20,6 +20,16 @@ def test_reconstruct_registers_every_view_and_keeps_the_capture(small_capture, t
     assert sorted(p.name for p in small_capture.rglob("*")) == before  # nothing written into the capture
     geometry = load_scene_geometry(tmp_path / "recon" / "sparse" / "0")
     assert len(geometry.cameras) == 16 and len(geometry.points) > 100
+
+
+def test_large_captures_map_with_lighter_bundle_adjustment_and_presets_still_win():
+    small = mapper_options(num_images=LARGE_CAPTURE_IMAGES)
+    large = mapper_options(num_images=LARGE_CAPTURE_IMAGES + 1)
+    assert not small.mapper.ba_global_ignore_redundant_points3D and small.ba_global_frames_ratio == 1.4
+    assert large.mapper.ba_global_ignore_redundant_points3D and large.ba_global_frames_ratio == 2.0
+    assert large.ba_local_max_refinements == 1 and large.num_threads == 1 and large.random_seed == 0
+    hard = mapper_options({"ba_local_max_refinements": 3}, seed=4, num_images=500)
+    assert hard.ba_local_max_refinements == 3 and hard.mapper.random_seed == 4
 
 
 def test_reconstruct_refuses_fewer_than_three_images(tmp_path):
