@@ -26,12 +26,19 @@ logger = logging.getLogger(__name__)
 EXHAUSTIVE_MAX_IMAGES = 60
 MATCHERS = ("exhaustive", "retrieval", "sequential")
 
+WORKING_SIZE = 2048
+"""Longer side, in pixels, of the images SIFT sees."""
+
 # Feature extraction settings that differ from COLMAP's defaults, and why:
 EXTRACTION_OPTIONS = {
     # affine-adapted SIFT: with plain SIFT, wide-baseline views (20 degrees apart) of repeated texture at
     # low resolution matched the wrong copies of the texture and the model came out bent; affine adaptation
     # registers them right, with more points everywhere, and reconstruction takes about 1.3x as long
     "sift.estimate_affine_shape": True,
+    # SIFT works on images shrunk to WORKING_SIZE (keypoints are scaled back, cameras keep the images' own
+    # size): at COLMAP's 3,200 px, 12 MP photos cost four times the extraction and five times the matching of
+    # 1080p frames (`benchmarks/scale.py`, 4032x3024 series)
+    "max_image_size": WORKING_SIZE,
 }
 
 # Incremental mapping settings that differ from COLMAP's defaults, and why:

@@ -32,6 +32,27 @@ def test_large_captures_map_with_lighter_bundle_adjustment_and_presets_still_win
     assert hard.ba_local_max_refinements == 3 and hard.mapper.random_seed == 4
 
 
+def test_features_come_from_a_working_size_and_the_model_keeps_the_images_size(
+    small_capture, tmp_path, monkeypatch
+):
+    from colmap_tools import reconstruct as module
+
+    def keypoints(rec):
+        return [np.array([p.xy for p in img.points2D]) for img in rec.images.values()]
+
+    full = keypoints(reconstruct(small_capture, output_dir=tmp_path / "full"))
+    monkeypatch.setitem(module.EXTRACTION_OPTIONS, "max_image_size", 128)  # the capture is 160x120
+    rec = reconstruct(small_capture, output_dir=tmp_path / "shrunk")
+    assert rec.num_reg_images() >= 12  # at 128 px some views have too few matches
+    (camera,) = rec.cameras.values()
+    assert (camera.width, camera.height) == (160, 120)
+    shrunk = keypoints(rec)
+    # SIFT saw smaller images: fewer keypoints in each
+    assert np.mean([len(k) for k in shrunk]) < 0.9 * np.mean([len(k) for k in full])
+    xy = np.concatenate(shrunk)
+    assert xy[:, 0].max() > 140 and xy[:, 1].max() > 100  # keypoints in the full image's pixels
+
+
 def test_reconstruct_refuses_fewer_than_three_images(tmp_path):
     for i in range(2):
         write_image(tmp_path / "c" / "images" / f"{i}.png", np.zeros((20, 20, 3), np.uint8))
