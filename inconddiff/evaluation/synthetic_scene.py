@@ -16,7 +16,7 @@ ROOM_HEIGHT = 4.0
 # ----------------------------------------------------------------------------------------------
 
 
-# The hash works modulo 2**32 throughout: uint32 arithmetic wraps there by itself, and it is 1.6 times as fast
+# The hash works modulo 2**32 throughout: uint32 arithmetic wraps there by itself, and it is 1.5 times as fast
 # as uint64 arithmetic masked to 32 bits, with the same values.
 _PRIMES = (np.uint32(73856093), np.uint32(19349663), np.uint32(83492791))
 
