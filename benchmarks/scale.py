@@ -202,11 +202,17 @@ def series(capture: str) -> str:
     return f"{path}_{size}"
 
 
+def _timed(rows: list[dict]) -> list[dict]:
+    """The rows of synthetic captures (those with a number of views) measured without error, each timed part
+    as a row of its own: what the exponents are fitted to and the plot draws."""
+    return [r for r in _with_parts(rows) if r.get("views") and "error" not in r]
+
+
 def exponents(rows: list[dict], min_views: int = 50) -> dict[str, float]:
     """Per stage (and timed part) and series (path and size), the slope of log seconds against log views over
     the captures of at least `min_views` (all of them when fewer than two qualify)."""
     out = {}
-    rows = [r for r in _with_parts(rows) if r.get("views") and "error" not in r]
+    rows = _timed(rows)
     keys = {(series(r["capture"]), r["stage"]) for r in rows}
     for name, stage in sorted(keys):
         sel = [r for r in rows if r["stage"] == stage and series(r["capture"]) == name]
@@ -226,13 +232,11 @@ def plot(rows: list[dict], slopes: dict[str, float], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    rows = _with_parts(rows)
+    rows = _timed(rows)
     for key in sorted(slopes):
         name, stage = key.split("/")
         sel = sorted(
-            (r["views"], r["seconds"])
-            for r in rows
-            if r["stage"] == stage and r.get("views") and "error" not in r and series(r["capture"]) == name
+            (r["views"], r["seconds"]) for r in rows if r["stage"] == stage and series(r["capture"]) == name
         )
         ax.plot(*zip(*sel, strict=True), "o-", label=f"{key} (exponent {slopes[key]:.2f})")
     ax.set_xscale("log")
