@@ -12,7 +12,7 @@ from inconddiff.demo import run_demo
 
 
 def test_demo_removes_the_object_and_scores_it(tmp_path):
-    summary = run_demo(tmp_path / "demo", views=14, size=(128, 96), seed=1, nerf_seconds=5)
+    summary = run_demo(tmp_path / "demo", views=14, size=(128, 96), seed=1, nerf_steps=30)
     s = summary["scores"]
     assert s["against_truth"]["views"] > 0
     # the object is gone: much closer to the object-free truth than the input was
@@ -27,4 +27,4 @@ def test_demo_removes_the_object_and_scores_it(tmp_path):
     assert (tmp_path / "demo" / "consistency" / "consistency.html").is_file()
     assert json.loads((tmp_path / "demo" / "demo.json").read_text())["scores"]["nerf"]
     with pytest.raises(CaptureError, match="already exists"):
-        run_demo(tmp_path / "demo", views=14, size=(128, 96), nerf_seconds=0)
+        run_demo(tmp_path / "demo", views=14, size=(128, 96), nerf_steps=0)

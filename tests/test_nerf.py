@@ -239,6 +239,26 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
     assert config.machine.device_type == "cpu"
 
 
+def test_the_same_seed_and_steps_fit_the_same_field(tiny_capture, tmp_path):
+    """The refit is a function of its inputs: a step count and a seed, not the machine's load, fix the field
+    (and so every score rendered from it)."""
+    import torch
+
+    from nerf_integration.config import fit_trainer_config
+    from nerf_integration.fit import fit, prepare_fit_data
+
+    data, _, _ = prepare_fit_data(tiny_capture, tmp_path / "data", holdout=2)
+
+    def weights(seed: int, run: str) -> dict:
+        result = fit(data, tmp_path / run, max_steps=30, method_config=fit_trainer_config(30, 256), seed=seed)
+        return {k: v.detach().clone() for k, v in result.pipeline.model.state_dict().items()}
+
+    first, second, other = weights(3, "a"), weights(3, "b"), weights(4, "c")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)  # the seed reaches the fit
+
+
 def test_ns_train_cli(tiny_capture, tmp_path):
     from nerf_integration.fit import prepare_fit_data
 

@@ -14,10 +14,10 @@ def add_parser(sub) -> None:
     p.add_argument("--method", default="auto", help="fill method (see `inconddiff remove --help`)")
     p.add_argument("--device", default=None)
     p.add_argument(
-        "--nerf-seconds",
-        type=float,
-        default=90.0,
-        help="training time of the radiance-field consistency check (0 skips it)",
+        "--nerf-steps",
+        type=int,
+        default=600,
+        help="training steps of the radiance-field consistency check (0 skips it)",
     )
     p.set_defaults(func=run)
 
@@ -37,7 +37,7 @@ def run(args) -> int:
             k += 1
         out = Path(f"{out}_{k}")
     summary = run_demo(
-        out, args.views, args.size, args.seed, args.method, args.device, nerf_seconds=args.nerf_seconds
+        out, args.views, args.size, args.seed, args.method, args.device, nerf_steps=args.nerf_steps
     )
     s = summary["scores"]
     table = Table(title="inconddiff demo: synthetic capture, object removed from every view")
