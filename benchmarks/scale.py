@@ -226,27 +226,44 @@ def exponents(rows: list[dict], min_views: int = 50) -> dict[str, float]:
 
 
 def plot(rows: list[dict], slopes: dict[str, float], path: Path) -> None:
+    """One log-log panel per series (path and size): seconds against views, a line per stage."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
     rows = _timed(rows)
-    for key in sorted(slopes):
-        name, stage = key.split("/")
-        sel = sorted(
-            (r["views"], r["seconds"]) for r in rows if r["stage"] == stage and series(r["capture"]) == name
-        )
-        ax.plot(*zip(*sel, strict=True), "o-", label=f"{key} (exponent {slopes[key]:.2f})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("views")
-    ax.set_ylabel("wall seconds (2 cores)")
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
+    names = sorted({key.split("/")[0] for key in slopes})
+    stages = sorted({key.split("/")[1] for key in slopes})
+    colour = {stage: f"C{i % 10}" for i, stage in enumerate(stages)}  # one colour per stage in every panel
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.5), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for key in sorted(k for k in slopes if k.startswith(f"{name}/")):
+            stage = key.split("/")[1]
+            sel = sorted(
+                (r["views"], r["seconds"])
+                for r in rows
+                if r["stage"] == stage and series(r["capture"]) == name
+            )
+            style = "--" if "." in stage else "-"
+            ax.plot(
+                *zip(*sel, strict=True),
+                "o" + style,
+                color=colour[stage],
+                label=f"{stage} ({slopes[key]:.2f})",
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        views = sorted({r["views"] for r in rows if series(r["capture"]) == name})
+        ax.set_xticks(views, [str(v) for v in views])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(name)
+        ax.set_xlabel("views")
+        ax.legend(fontsize=7, title="stage (exponent)", title_fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("wall seconds (2 cores)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
