@@ -151,6 +151,11 @@ def main() -> None:
         action="store_true",
         help="let the fits put density where the removed object stood (the evaluation's default holds it empty)",
     )
+    ap.add_argument(
+        "--no-appearance",
+        action="store_true",
+        help="fit every view in the same colours (the evaluation's default gives each its own colour transform)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--note", default="2-core CPU", help="what else ran on the machine (recorded in the JSON)"
@@ -215,6 +220,7 @@ def main() -> None:
                 overwrite=True,
                 seed=args.seed,
                 carve=not args.no_carve,
+                appearance=not args.no_appearance,
             )
         results[variant] = {
             "consistency_score": report.get("consistency_score"),

@@ -61,6 +61,10 @@ def fit_trainer_config(max_steps: int = MAX_STEPS, rays_per_batch: int = 4096) -
                 "optimizer": FusedAdamOptimizerConfig(lr=2e-3, eps=1e-15),
                 "scheduler": ExponentialDecaySchedulerConfig(lr_final=2e-4, max_steps=max_steps),
             },
+            "appearance": {
+                "optimizer": FusedAdamOptimizerConfig(lr=5e-3, eps=1e-15),
+                "scheduler": ExponentialDecaySchedulerConfig(lr_final=5e-4, max_steps=max_steps),
+            },
         },
         machine=MachineConfig(device_type="cuda" if torch.cuda.is_available() else "cpu"),
         viewer=ViewerConfig(num_rays_per_chunk=1 << 13),

@@ -198,6 +198,7 @@ def evaluate_capture(
     working_size: int | None = WORKING_SIZE,
     device: str | None = None,
     max_views: int | None = SCORED_VIEWS,
+    appearance: bool = True,
 ) -> dict:
     """Fit `inconddiff-fit` on the edited capture's images, render views and score renders against edits
     (inside the holes and outside as control), and renders and edits against `gt_images` when given.
@@ -213,7 +214,8 @@ def evaluate_capture(
     are fitted, rendered and scored shrunk to it (None: at full size). The fit uses every view; at most
     `max_views` of them (the held-out views and training views spread over the capture; None: all) are rendered,
     scored and have their holes left out. The field trains and renders on `device` (default: CUDA when
-    available). Returns the dict written to OUT/consistency.json.
+    available). With `appearance`, each training view is fitted and rendered through its own colour transform
+    (photos differ in exposure and white balance). Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views
@@ -257,6 +259,7 @@ def evaluate_capture(
             seed=seed,
             carve_masks=carve_masks,
             device=device,
+            appearance=appearance,
         )
         renders = render_views(result.pipeline, scored)
         render_seconds = time.perf_counter() - t0 - result.seconds
@@ -294,6 +297,7 @@ def evaluate_capture(
             "gt_images": str(gt_dir.resolve()) if gt_dir is not None else None,
             "method": "inconddiff-fit",
             "working_size": working_size,
+            "appearance": appearance,
             "capture_views": len(stems),
             "scored_views": len(views),
             "fit_steps": result.steps,

@@ -215,6 +215,7 @@ def fit(
     seed: int = 0,
     carve_masks: str | os.PathLike | None = None,
     device: str | None = None,
+    appearance: bool | None = None,
 ) -> FitResult:
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json), on
     `device` ('cpu', 'cuda'; default: CUDA when available).
@@ -223,7 +224,8 @@ def fit(
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
     Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (a folder of
     object masks by image stem), the volume the masks agree the removed object filled is held empty, by the
-    model's own training callback (`InconddiffFitModel`, as under `ns-train`).
+    model's own training callback (`InconddiffFitModel`, as under `ns-train`). `appearance` turns the per-view
+    colour transforms of `inconddiff-fit` on or off (None: the method's default, on).
     """
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer
@@ -243,6 +245,8 @@ def fit(
 
         config.machine.device_type = get_device(device).type
     config.vis = "tensorboard"
+    if appearance is not None and hasattr(config.pipeline.model, "appearance"):
+        config.pipeline.model.appearance = appearance
     if hasattr(config.pipeline.model, "carve_masks"):
         config.pipeline.model.carve_masks = Path(carve_masks) if carve_masks is not None else None
         config.pipeline.model.carve = carve_masks is not None
@@ -336,15 +340,22 @@ class _RayTable:
     """Every training pixel's ray and colour, precomputed once, drawn from at random each step."""
 
     def __init__(
-        self, origins: torch.Tensor, directions: torch.Tensor, colours: torch.Tensor, rays: int, seed: int
+        self,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
+        colours: torch.Tensor,
+        views: torch.Tensor,
+        rays: int,
+        seed: int,
     ):
-        self.origins, self.directions, self.colours = origins, directions, colours
+        self.origins, self.directions, self.colours, self.views = origins, directions, colours, views
         self.rays = rays
         self.generator = torch.Generator().manual_seed(seed)
 
-    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rays at random: origins, directions, colours and the index of each one's training view."""
         idx = torch.randint(0, self.origins.shape[0], (self.rays,), generator=self.generator)
-        return self.origins[idx], self.directions[idx], self.colours[idx]
+        return self.origins[idx], self.directions[idx], self.colours[idx], self.views[idx]
 
 
 @torch.no_grad()
@@ -358,7 +369,7 @@ def _fast_batches(pipeline, rays: int, seed: int) -> _RayTable | None:
     if not isinstance(model, InconddiffFitModel):
         return None
     ds = pipeline.datamanager.train_dataset
-    origins, directions, colours = [], [], []
+    origins, directions, colours, views = [], [], [], []
     for i in range(len(ds)):
         bundle = ds.cameras.generate_rays(camera_indices=i, keep_shape=True)
         data = ds.get_data(i, image_type="float32")
@@ -368,9 +379,15 @@ def _fast_batches(pipeline, rays: int, seed: int) -> _RayTable | None:
         origins.append(bundle.origins[keep])
         directions.append(bundle.directions[keep])
         colours.append(data["image"][..., :3][keep])
+        views.append(torch.full((int(keep.sum()),), i, dtype=torch.long))
     dev = model.device
     return _RayTable(
-        torch.cat(origins).to(dev), torch.cat(directions).to(dev), torch.cat(colours).to(dev), rays, seed
+        torch.cat(origins).to(dev),
+        torch.cat(directions).to(dev),
+        torch.cat(colours).to(dev),
+        torch.cat(views).to(dev),
+        rays,
+        seed,
     )
 
 
@@ -378,11 +395,11 @@ def _fast_iteration(model, optimizers, table: _RayTable, step: int) -> dict[str,
     """One optimisation step of `inconddiff-fit` on a random batch from the ray table (the model's own loss,
     nerfstudio's optimisers and schedulers)."""
     optimizers.zero_grad_all()
-    origins, directions, colours = table.draw()
+    origins, directions, colours, views = table.draw()
     c = model.config
     near = origins.new_full((origins.shape[0], 1), c.near_plane)
     far = origins.new_full((origins.shape[0], 1), c.far_plane)
-    outputs = model.render_rays(origins, directions, near, far)
+    outputs = model.render_rays(origins, directions, near, far, views)
     loss_dict = model.get_loss_dict(outputs, {"image": colours})
     loss = sum(loss_dict.values())
     loss.backward()

@@ -97,6 +97,12 @@ class InconddiffFitModelConfig(ModelConfig):
     never sampled."""
     background: Literal["learned", "black", "white"] = "learned"
     """Colour behind everything: one learned RGB, or fixed black / white."""
+    appearance: bool = True
+    """Give each training view an affine colour transform (3x3 and an offset, starting as the identity) applied to
+    its rendered colour: photos differ in exposure and white balance, which one field cannot fit. Renders of a
+    training view use its own transform, other renders the mean of them all."""
+    appearance_weight: float = 0.01
+    """Weight of the pull of each view's transform towards the identity (the field keeps what the views share)."""
     carve: bool = True
     """Hold the removed object's volume empty (`nerf_integration.carve`), judged anew during the fit, when object
     masks are found: `carve_masks`, else the data folder's masks/ (255 = removed)."""
@@ -203,6 +209,10 @@ class InconddiffFitModel(Model):
             occupancy_resolution=c.occupancy_resolution,
         )
         self.background_logit = nn.Parameter(torch.zeros(3), requires_grad=c.background == "learned")
+        self.appearance = nn.Parameter(torch.zeros(max(int(self.num_train_data), 1), 3, 4))
+        """Per training view, its colour transform less the identity: colour' = (I + A) colour + b, as [A | b]."""
+        self.render_view: int | None = None
+        """The training view whose transform renders use outside training (None: the mean transform)."""
         self.step = 0
         self.occupancy_active = False
         self.carved_cells: int | None = None
@@ -211,10 +221,13 @@ class InconddiffFitModel(Model):
         field's."""
 
     def get_param_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {
+        groups = {
             "grids": self.field.grid_parameters(),
             "mlp": self.field.basis_parameters() + [self.background_logit],
         }
+        if self.config.appearance:
+            groups["appearance"] = [self.appearance]
+        return groups
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """Grow the factors to the checkpoint's resolution first (a fitted model is larger than a new one)."""
@@ -227,6 +240,8 @@ class InconddiffFitModel(Model):
         if carved is None and dkey is not None:  # checkpoints from before carving
             key = dkey[: -len("density_planes")] + "carved"
             state_dict = dict(state_dict) | {key: torch.zeros_like(self.field.carved)}
+        if not any(k.endswith("appearance") for k in state_dict):  # checkpoints from before per-view colour
+            state_dict = dict(state_dict) | {"appearance": torch.zeros_like(self.appearance)}
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
         self.field.has_carved = bool(self.field.carved.any())
         return result
@@ -324,10 +339,30 @@ class InconddiffFitModel(Model):
             ray_bundle = self.collider(ray_bundle)
         origins, dirs = ray_bundle.origins.view(-1, 3), ray_bundle.directions.view(-1, 3)
         near, far = ray_bundle.nears.view(-1, 1), ray_bundle.fars.view(-1, 1)
-        return self.render_rays(origins, dirs, near, far)
+        views = None
+        if self.training and ray_bundle.camera_indices is not None:
+            views = ray_bundle.camera_indices.reshape(-1).long()
+        return self.render_rays(origins, dirs, near, far, views)
 
-    def render_rays(self, origins: Tensor, dirs: Tensor, near: Tensor, far: Tensor) -> dict[str, Tensor]:
-        """RGB, depth and accumulation of rays (origins and unit directions (N, 3), near and far (N, 1))."""
+    def colour_transform(self, rgb: Tensor, views: Tensor | None) -> Tensor:
+        """`rgb` (N, 3) through the colour transform of each ray's training view (`views` (N,)); with None, the
+        transform of `render_view`, or the mean transform."""
+        if not self.config.appearance:
+            return rgb
+        eye = torch.eye(3, 4, device=rgb.device)
+        if views is None:
+            t = eye + (
+                self.appearance.mean(0) if self.render_view is None else self.appearance[self.render_view]
+            )
+            return rgb @ t[:, :3].T + t[:, 3]
+        t = eye + self.appearance[views]
+        return torch.einsum("nij,nj->ni", t[..., :3], rgb) + t[..., 3]
+
+    def render_rays(
+        self, origins: Tensor, dirs: Tensor, near: Tensor, far: Tensor, views: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """RGB, depth and accumulation of rays (origins and unit directions (N, 3), near and far (N, 1)); the RGB
+        in the colours of each ray's training view (`views` (N,), see `colour_transform`)."""
         c = self.config
         n_rays = origins.shape[0]
         skip = self.occupancy_active or not self.training
@@ -377,6 +412,8 @@ class InconddiffFitModel(Model):
         if sel.numel() and not self.depth_only:
             rgb_s = rgb_s.index_put((sel,), self.field.rgb(xyz[sel], dirs[sel // n_s]))
         rgb = (weights[..., None] * rgb_s.view(n_rays, n_s, 3)).sum(1) + (1 - acc) * self.background_rgb()
+        if not self.depth_only:
+            rgb = self.colour_transform(rgb, views)
         depth = (weights * t_mid).sum(-1, keepdim=True) / acc.clamp_min(1e-6)
         depth = torch.where(acc > 1e-3, depth, far)
         out.update({"rgb": rgb, "depth": depth, "accumulation": acc})
@@ -423,6 +460,8 @@ class InconddiffFitModel(Model):
         loss = {"rgb_loss": rgb_loss}
         if self.training and self.config.tv_weight > 0:
             loss["tv_loss"] = self.config.tv_weight * self.field.tv_loss()
+        if self.training and self.config.appearance and self.config.appearance_weight > 0:
+            loss["appearance_loss"] = self.config.appearance_weight * self.appearance.pow(2).mean()
         if self.training and self.config.sparsity_weight > 0 and "sparsity" in outputs:
             loss["sparsity_loss"] = self.config.sparsity_weight * outputs["sparsity"]
         return loss

@@ -39,14 +39,24 @@ def dataset_stems(dataset) -> list[str]:
 
 
 def render_views(pipeline, stems: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Render every training and held-out view (or those named in `stems`): stem -> (rgb, depth)."""
+    """Render every training and held-out view (or those named in `stems`): stem -> (rgb, depth).
+    A training view is rendered in its own colours (its `colour_transform` in `inconddiff-fit`), a held-out view
+    in the mean colours of the training views."""
     dm = pipeline.datamanager
     wanted = None if stems is None else set(stems)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    model = pipeline.model
+    has_views = hasattr(model, "render_view")
     for dataset in (dm.train_dataset, dm.eval_dataset):
         for i, stem in enumerate(dataset_stems(dataset)):
             if stem not in out and (wanted is None or stem in wanted):
-                out[stem] = render_camera(pipeline, dataset.cameras, i)
+                if has_views:
+                    model.render_view = i if dataset is dm.train_dataset else None
+                try:
+                    out[stem] = render_camera(pipeline, dataset.cameras, i)
+                finally:
+                    if has_views:
+                        model.render_view = None
     return out
 
 

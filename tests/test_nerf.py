@@ -239,6 +239,52 @@ def test_evaluate_capture_writes_report(tiny_capture, tmp_path):
     assert config.machine.device_type == "cpu"
 
 
+def test_each_view_is_fitted_and_rendered_in_its_own_colours(tiny_capture, tmp_path):
+    """Every training view has a colour transform: the loss reaches only the transforms of the views its rays
+    come from, renders of a training view go through its own, and other renders through the mean of them all."""
+    import copy
+
+    import torch
+    from nerfstudio.plugins.registry import discover_methods
+
+    from nerf_integration.fit import _fast_batches, fit, prepare_fit_data
+    from nerf_integration.render import dataset_stems, render_camera, render_views
+
+    data, train, held = prepare_fit_data(tiny_capture, tmp_path / "data", holdout=2)
+    config = _small_schedule(copy.deepcopy(discover_methods()[0]["inconddiff-fit"]))
+    pipeline = fit(data, tmp_path / "run", max_steps=4, method_config=config).pipeline
+    model = pipeline.model
+    assert model.appearance.shape == (len(train), 3, 4)
+    # the loss of rays from view 2 alone moves view 2's transform and no other
+    table = _fast_batches(pipeline, 64, seed=0)
+    origins, directions, colours, views = table.draw()
+    assert set(views.tolist()) <= set(range(len(train)))
+    model.train()
+    model.appearance.grad = None
+    near = origins.new_full((64, 1), 0.05)
+    out = model.render_rays(origins, directions, near, near * 2e4, torch.full((64,), 2))
+    model.get_loss_dict(out, {"image": colours * 0.5})["rgb_loss"].backward()
+    moved = model.appearance.grad.abs().sum((1, 2))
+    assert moved[2] > 0 and (moved[[j for j in range(len(train)) if j != 2]] == 0).all()
+    model.eval()
+    # renders: a training view in its own colours, a held-out view in the mean colours
+    stem = dataset_stems(pipeline.datamanager.train_dataset)[2]
+    with torch.no_grad():
+        model.appearance.zero_()
+    plain = render_views(pipeline, [stem, held[0]])  # every transform the identity
+    gain = np.array([0.5, 0.7, 1.0])  # view 2 darker and bluer
+    with torch.no_grad():
+        model.appearance[2, :, :3] = torch.diag(torch.as_tensor(gain - 1, dtype=torch.float32))
+    own = render_views(pipeline, [stem, held[0]])
+    assert model.render_view is None  # render_views leaves no view's colours behind
+    assert np.allclose(own[stem][0], plain[stem][0] * gain, atol=1e-5)
+    mean = 1 + (gain - 1) / len(train)
+    assert np.allclose(own[held[0]][0], np.clip(plain[held[0]][0] * mean, 0, 1), atol=1e-5)
+    # outside render_views (nerfstudio's own evaluation) a training camera, too, gets the mean colours
+    cameras = pipeline.datamanager.train_dataset.cameras
+    assert np.allclose(render_camera(pipeline, cameras, 2)[0], plain[stem][0] * mean, atol=1e-5)
+
+
 def test_the_same_seed_and_steps_fit_the_same_field(tiny_capture, tmp_path):
     """The refit is a function of its inputs: a step count and a seed, not the machine's load, fix the field
     (and so every score rendered from it)."""
