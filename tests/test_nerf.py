@@ -261,8 +261,9 @@ def test_each_view_is_fitted_and_rendered_in_its_own_colours(tiny_capture, tmp_p
     assert set(views.tolist()) <= set(range(len(train)))
     model.train()
     model.appearance.grad = None
-    near = origins.new_full((64, 1), 0.05)
-    out = model.render_rays(origins, directions, near, near * 2e4, torch.full((64,), 2))
+    near = origins.new_full((64, 1), model.config.near_plane)
+    far = origins.new_full((64, 1), model.config.far_plane)
+    out = model.render_rays(origins, directions, near, far, torch.full((64,), 2))
     model.get_loss_dict(out, {"image": colours * 0.5})["rgb_loss"].backward()
     moved = model.appearance.grad.abs().sum((1, 2))
     assert moved[2] > 0 and (moved[[j for j in range(len(train)) if j != 2]] == 0).all()
