@@ -10,7 +10,7 @@ that the reconstruction alone causes) and every method removes the object using 
 - `homography`: the classical reference fill per view: the neighbour with the most SIFT inliers among the five
   best ranked, warped by a homography fit near the hole, colour matched, Telea where it has no pixels
 - `independent`: the product's default method with no references (each view on its own, K = 0)
-- `warp`: the copy fill (every view that saw the hole, Telea for the rest, each view inventing its own)
+- `warp`: the copy fill (every view that saw the hole, a smooth membrane for the rest, each view inventing its own)
 - `warp_carry`: the same, what no view saw invented once and carried to the later views (`--carry`)
 - `ours`: `inconddiff remove` with its default settings
 Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees

@@ -9,7 +9,7 @@ shared mistake would otherwise outvote the near views that are right. Each hole 
 consistent observed source whose ray at that 3D point is closest to the target's (the least foreshortened,
 least magnified view of that surface). What no view observed is taken from content an earlier fill invented
 (carried sources), so that it is invented once and looks the same from every view; only what neither offers
-is invented here, by Telea from the copied pixels around it.
+is invented here: the smoothest surface that meets the pixels around it (`membrane`).
 
 The result marks each hole pixel's provenance (`COPIED`, `CARRIED`, `INVENTED`), so that invented content is
 never later taken for observed content.
@@ -25,8 +25,8 @@ from inconddiff.cameras import Camera
 from inconddiff.prior.colour import match_colour
 from inconddiff.prior.fusion import SPECK_FRACTION, without_specks
 from inconddiff.prior.median import median_of_valid
+from inconddiff.prior.membrane import membrane_fill
 from inconddiff.prior.stereo import DepthMap
-from inconddiff.prior.telea import telea
 from inconddiff.prior.warp import SurfaceMap, warp_reference
 
 KEPT, COPIED, CARRIED, INVENTED = 0, 1, 2, 3
@@ -92,7 +92,7 @@ def copy_fill(
 ) -> CopyFill:
     """The hole of `image` (float h x w x 3, its crop's pixel coordinates `grid` (h, w, 2) in `target`) filled
     from `sources` through `depth` (h x w, the hidden background's z-depth; NaN = unknown), observed sources
-    first, carried ones next (each group in the given order for ties), Telea for the rest. `seen_by[i]`
+    first, carried ones next (each group in the given order for ties), the membrane for the rest. `seen_by[i]`
     (float h x w: 1 seen, 0 hidden, NaN unknown) says where source i sees the surface at `depth`, from the
     views' depth maps; where it says nothing, the source's occlusion test decides."""
     h, w = hole.shape
@@ -137,7 +137,7 @@ def copy_fill(
         provenance[take] = mark
     rest = hole & (provenance == KEPT)
     if rest.any():
-        fill = telea(fill, rest)
+        fill = membrane_fill(fill, rest)
         provenance[rest] = INVENTED
     seen = float((provenance[hole] == COPIED).mean()) if hole.any() else 0.0
     return CopyFill(fill, provenance, label, seen)

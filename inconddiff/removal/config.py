@@ -17,7 +17,7 @@ class RemovalConfig:
     """At most this many views (the best ranked that see part of the hole) are copied from per view; 0 fills
     each view on its own."""
     method: str = "auto"
-    """'warp' (the copy fill: what other views saw, Telea for the rest), 'diffusion' (the model invents what no
+    """'warp' (the copy fill: what other views saw, a smooth membrane for the rest), 'diffusion' (the model invents what no
     view saw; the copies stay exact), 'auto' (per view, whichever refills probe holes better),
     'telea' (no references)."""
     carry: bool = False

@@ -2,7 +2,7 @@
 
 Every filler returns a float HxWx3 image in [0, 1] for the whole crop; the driver pastes back only the
 hole. `telea` ignores references (the classical baseline); `warp` returns the geometric prior (the copy fill:
-what other views saw, earlier inventions carried, Telea for the rest); `diffusion` runs the
+what other views saw, earlier inventions carried, a smooth membrane for the rest); `diffusion` runs the
 reference-conditioned inpainting pipeline on that prior (`diffusion_filler`); `auto` picks per view.
 """
 
@@ -38,8 +38,8 @@ class TeleaFiller:
 
 
 class WarpFiller:
-    """The geometric prior as it is: what other views saw copied, earlier inventions carried, Telea for the
-    rest (`prior.copy_fill`)."""
+    """The geometric prior as it is: what other views saw copied, earlier inventions carried, a smooth membrane
+    for the rest (`prior.copy_fill`)."""
 
     name = "warp"
 

@@ -16,8 +16,8 @@ from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
 from inconddiff.prior.depth_choice import MARGIN, background_planes, choose_depth
 from inconddiff.prior.hole_depth import hole_depth_samples, surface_depth
+from inconddiff.prior.membrane import membrane_fill
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
-from inconddiff.prior.telea import telea
 
 JUDGE_CONTEXT = 1.5
 """Context of the judging crop around the hole (as a fraction of the hole's size on each side): wide enough
@@ -54,7 +54,8 @@ class FillRequest:
     hole: np.ndarray
     """bool h x w, True = fill."""
     prior: np.ndarray
-    """float h x w x 3: the copy fill (`prior.copy_fill`), Telea where nothing was copied or carried."""
+    """float h x w x 3: the copy fill (`prior.copy_fill`), the membrane (`prior.membrane`) where nothing was
+    copied or carried."""
     provenance: np.ndarray
     """uint8 h x w: `KEPT` outside the hole, else `COPIED`, `CARRIED` or `INVENTED` (`prior.copy_fill`)."""
     label: np.ndarray | None = None
@@ -259,7 +260,7 @@ def _request(
     camera = geometry.cameras.get(stem)
     if camera is None or not sources:
         provenance = np.where(hole, INVENTED, KEPT).astype(np.uint8)
-        return FillRequest(crop, hole, telea(crop, hole), provenance, seed=seed)
+        return FillRequest(crop, hole, membrane_fill(crop, hole), provenance, seed=seed)
     grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
     depth, seen_by = hidden_depth(camera, geometry, keep, box, [s for s, _ in sources])
     filled = copy_fill(crop, hole, camera, grid, depth, [s for s, _ in sources], seen_by)
