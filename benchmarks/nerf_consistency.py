@@ -1,10 +1,10 @@
 """Does the refit evaluation separate consistent from inconsistent edits?
 
 On a synthetic orbit capture the object's holes are filled three ways, each scored by `evaluate_capture`:
-  (a) sequential: `inconddiff.removal` with the geometric warp filler and its default K=3 references (up to 2
-      more where those leave part of the hole unseen), views filled earlier serving as references for later
-      ones (multi-view consistent by construction, up to warp errors);
-  (b) independent: the same driver with K=0 references, so each view is filled on its own (Telea);
+  (a) sequential: `inconddiff.removal` with the copy fill (`--method warp`) and its default references, views
+      filled earlier serving as references for later ones (multi-view consistent by construction, up to warp
+      errors);
+  (b) independent: the same driver with OpenCV's Telea and no references, each view filled on its own;
   (c) inconsistent: each hole filled with the ground-truth pixels of the view half an orbit away (plausible room
       texture, unrelated in every view);
   (d) truth, the calibration: each hole filled with its own ground-truth pixels (perfectly consistent, with the
@@ -102,9 +102,10 @@ def make_edit(capture_dir: Path, out: Path, variant: str, seed: int = 0) -> Path
 
     if out.exists():
         shutil.rmtree(out)
-    if variant in ("sequential", "independent"):
-        refs = RemovalConfig.refs if variant == "sequential" else 0
-        remove_object(capture_dir, out, config=RemovalConfig(refs=refs, method="warp", seed=seed))
+    if variant == "sequential":
+        remove_object(capture_dir, out, config=RemovalConfig(method="warp", seed=seed))
+    elif variant == "independent":
+        remove_object(capture_dir, out, config=RemovalConfig(refs=0, method="telea", seed=seed))
     elif variant in ("inconsistent", "truth"):
         cap = load_capture(capture_dir)
         stems = cap.stems
