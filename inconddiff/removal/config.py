@@ -17,8 +17,8 @@ class RemovalConfig:
     """At most this many views (the best ranked that see part of the hole) are copied from per view; 0 fills
     each view on its own."""
     method: str = "auto"
-    """'warp' (the copy fill: what other views saw, a smooth membrane for the rest), 'diffusion' (the model invents what no
-    view saw; the copies stay exact), 'auto' (per view, whichever refills probe holes better),
+    """'warp' (the copy fill: what other views saw, a smooth membrane for the rest), 'diffusion' (the model
+    invents what no view saw; the copies stay exact), 'auto' (per view, whichever refills probe holes better),
     'telea' (no references)."""
     carry: bool = False
     """On, what no view saw is invented by the first view filled that holds it and carried from there to the

@@ -38,8 +38,8 @@ class TeleaFiller:
 
 
 class WarpFiller:
-    """The geometric prior as it is: what other views saw copied, earlier inventions carried, a smooth membrane
-    for the rest (`prior.copy_fill`)."""
+    """The geometric prior as it is: what other views saw copied, earlier inventions carried, a smooth
+    membrane for the rest (`prior.copy_fill`)."""
 
     name = "warp"
 
