@@ -8,7 +8,8 @@ dropped (it cannot see behind a real object). Each method fills the hole using t
 - `homography`: the classical baseline, the best of the top references by SIFT inliers, warped by a
   homography fit near the hole, colour matched, Telea where it has no pixels;
 - `warp`: the geometric prior, the copy fill: each hole pixel copied from the view that sees it best (the K
-  best ranked views, depth from their stereo maps along the target's rays), Telea where none sees;
+  best ranked views, depth from their stereo maps along the target's rays), a smooth membrane where
+  none sees;
 - `ours_k0`: the diffusion model without references (prior = Telea);
 - `ours`: the diffusion model with K references;
 - `ours_adapted`: the diffusion model after `inconddiff remove`'s per-capture adaptation

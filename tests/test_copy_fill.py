@@ -223,3 +223,28 @@ def test_the_rays_stop_at_the_first_surface_behind_the_hole_even_when_more_views
     assert (seen_by[[1, 2]][:, 7:13, 7:13] == 1).all()
     # around the box the wall stands, seen by all
     assert np.allclose(found[0, :], WALL, rtol=0.02) and np.allclose(found[:, 0], WALL, rtol=0.02)
+
+
+def test_what_no_view_saw_is_invented_smoothly_or_from_the_surrounding_texture(texture):
+    """No source: the whole hole is invented, by the membrane ('smooth') or by patches of the texture around it
+    ('texture'), which keeps the texture's detail; an unknown choice is refused."""
+    target = camera_at(0.0)
+    truth = render(target, texture)
+    damaged = np.where(hole()[..., None], 0.0, truth)
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    depth = np.full((80, 96), WALL)
+    fills = {
+        how: copy_fill(damaged, hole(), target, grid, depth, [], invent=how) for how in ("smooth", "texture")
+    }
+
+    def detail(image: np.ndarray) -> float:
+        grey = image.mean(-1).astype(np.float32)
+        return float(((grey - cv2.GaussianBlur(grey, (0, 0), 1.5))[hole()] ** 2).mean())
+
+    for result in fills.values():
+        assert (result.provenance[hole()] == INVENTED).all()
+        assert np.array_equal(result.fill[~hole()], damaged[~hole()])
+    assert detail(fills["texture"].fill) > 3 * detail(fills["smooth"].fill)
+    assert detail(fills["texture"].fill) > 0.3 * detail(truth)
+    with pytest.raises(ValueError, match="invent"):
+        copy_fill(damaged, hole(), target, grid, depth, [], invent="telea")

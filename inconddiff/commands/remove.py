@@ -31,6 +31,12 @@ def add_removal_options(p) -> None:
         action="store_true",
         help="invent what no view saw once, in the first view filled, and carry it to the later views",
     )
+    p.add_argument(
+        "--invent",
+        choices=("texture", "smooth"),
+        default=RemovalConfig.invent,
+        help="what no view saw: the surroundings' texture continued into it, or a smooth membrane",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")
     p.add_argument(
@@ -64,6 +70,7 @@ def config_from_args(args):
         working_size=args.working_size,
         adapt_minutes=args.adapt_minutes,
         carry=args.carry,
+        invent=args.invent,
     )
 
 

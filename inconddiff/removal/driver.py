@@ -246,6 +246,7 @@ class _Run:
             cfg.context,
             cfg.seed,
             probes=getattr(filler, "probes", 0),
+            invent=cfg.invent,
         )
         fill = filler(request)
         result = paste_back(image, mask, box, fill)

@@ -2,8 +2,9 @@
 
 Every filler returns a float HxWx3 image in [0, 1] for the whole crop; the driver pastes back only the
 hole. `telea` ignores references (the classical baseline); `warp` returns the geometric prior (the copy fill:
-what other views saw, earlier inventions carried, a smooth membrane for the rest); `diffusion` runs the
-reference-conditioned inpainting pipeline on that prior (`diffusion_filler`); `auto` picks per view.
+what other views saw, earlier inventions carried, the rest invented smoothly or from the surroundings'
+texture); `diffusion` runs the reference-conditioned inpainting pipeline on that prior (`diffusion_filler`);
+`auto` picks per view.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class TeleaFiller:
 
 
 class WarpFiller:
-    """The geometric prior as it is: what other views saw copied, earlier inventions carried, a smooth
-    membrane for the rest (`prior.copy_fill`)."""
+    """The geometric prior as it is: what other views saw copied, earlier inventions carried, the rest
+    invented (`prior.copy_fill`)."""
 
     name = "warp"
 

@@ -12,11 +12,10 @@ import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
-from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
+from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill, invent_unseen
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
 from inconddiff.prior.depth_choice import MARGIN, background_planes, choose_depth
 from inconddiff.prior.hole_depth import hole_depth_samples, surface_depth
-from inconddiff.prior.membrane import membrane_fill
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
 
 JUDGE_CONTEXT = 1.5
@@ -54,8 +53,8 @@ class FillRequest:
     hole: np.ndarray
     """bool h x w, True = fill."""
     prior: np.ndarray
-    """float h x w x 3: the copy fill (`prior.copy_fill`), the membrane (`prior.membrane`) where nothing was
-    copied or carried."""
+    """float h x w x 3: the copy fill (`prior.copy_fill`), invented (`copy_fill.invent_unseen`) where
+    nothing was copied or carried."""
     provenance: np.ndarray
     """uint8 h x w: `KEPT` outside the hole, else `COPIED`, `CARRIED` or `INVENTED` (`prior.copy_fill`)."""
     label: np.ndarray | None = None
@@ -220,20 +219,24 @@ def prepare_request(
     context: float = 0.5,
     seed: int = 0,
     probes: int = 0,
+    invent: str = "smooth",
 ) -> tuple[FillRequest, CropBox]:
     """The crop around `stem`'s hole at working resolution and its copy fill from `sources` (with their
     ranking scores, best first): observed views and, marked `carried`, earlier fills' invented content.
 
     With `probes`, the request also carries a judging request (`FillRequest.judge`): a crop with
-    `JUDGE_CONTEXT` around the hole in which up to `probes` copies of the hole's shape are hidden too."""
+    `JUDGE_CONTEXT` around the hole in which up to `probes` copies of the hole's shape are hidden too. What no
+    view saw is made up as `invent` says (`copy_fill.INVENT`)."""
     box = crop_around_hole(mask, working_size, context)
-    request = _request(stem, image, mask, box, sources, geometry, keep, working_size, seed)
+    request = _request(stem, image, mask, box, sources, geometry, keep, working_size, seed, invent=invent)
     if probes > 0:
         judging = crop_around_hole(mask, working_size, JUDGE_CONTEXT)
         shapes = probe_holes(resize_mask(judging.cut(mask), judging.work_shape), probes)
         if shapes:
             union = np.any(shapes, axis=0)
-            judge = _request(stem, image, mask, judging, sources, geometry, keep, working_size, seed, union)
+            judge = _request(
+                stem, image, mask, judging, sources, geometry, keep, working_size, seed, union, invent
+            )
             judge.probes = union
             request.judge = judge
     return request, box
@@ -250,6 +253,7 @@ def _request(
     working_size: int,
     seed: int,
     extra: np.ndarray | None = None,
+    invent: str = "smooth",
 ) -> FillRequest:
     """The request over `box`, whose hole is the mask's there (and `extra`, at working resolution)."""
     work = box.work_shape
@@ -260,10 +264,10 @@ def _request(
     camera = geometry.cameras.get(stem)
     if camera is None or not sources:
         provenance = np.where(hole, INVENTED, KEPT).astype(np.uint8)
-        return FillRequest(crop, hole, membrane_fill(crop, hole), provenance, seed=seed)
+        return FillRequest(crop, hole, invent_unseen(crop, hole, ~hole, invent), provenance, seed=seed)
     grid = crop_pixel_grid((box.y0, box.y1, box.x0, box.x1), work)
     depth, seen_by = hidden_depth(camera, geometry, keep, box, [s for s, _ in sources])
-    filled = copy_fill(crop, hole, camera, grid, depth, [s for s, _ in sources], seen_by)
+    filled = copy_fill(crop, hole, camera, grid, depth, [s for s, _ in sources], seen_by, invent)
     references = []
     for src, score in [(s, sc) for s, sc in sources if not s.carried][:ATTENDED_REFERENCES]:
         rcrop, rinvalid = reference_crop(
