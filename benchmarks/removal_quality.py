@@ -12,6 +12,7 @@ that the reconstruction alone causes) and every method removes the object using 
 - `independent`: the product's default method with no references (each view on its own, K = 0)
 - `warp`: the copy fill (every view that saw the hole, a smooth membrane for the rest, each view inventing its own)
 - `warp_carry`: the same, what no view saw invented once and carried to the later views (`--carry`)
+- `warp_texture`: the copy fill inventing what no view saw from the surroundings' patches (`--invent texture`)
 - `ours`: `inconddiff remove` with its default settings
 Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees
 (true depth and visibility); `copy_oracle` copies each hole pixel from the nearest view that sees it and takes the
@@ -50,6 +51,7 @@ METHODS = {
     "independent": dict(refs=0),
     "warp": dict(method="warp"),
     "warp_carry": dict(method="warp", carry=True),
+    "warp_texture": dict(method="warp", invent="texture"),
     "ours": dict(),
 }
 KEYS = ("masked_psnr", "box_lpips", "disagreement", "fill_vs_observed_psnr", "seconds")
