@@ -59,3 +59,4 @@ def test_without_enough_whole_patches_the_membrane_stands():
     hole[0, :] = False  # one known row: no whole 7 x 7 patch
 
     np.testing.assert_allclose(patch_fill(image, hole), membrane_fill(image, hole))
+    assert np.isfinite(patch_fill(image, np.ones((12, 12), bool))).all()  # nothing known at all

@@ -16,15 +16,11 @@ same output.
 
 from __future__ import annotations
 
-import logging
-
 import cv2
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion, distance_transform_edt
 
 from inconddiff.prior.membrane import membrane_fill
-
-logger = logging.getLogger(__name__)
 
 PATCH_RADIUS = 3
 """Patches are (2 r + 1)^2 pixels: 7 x 7."""
