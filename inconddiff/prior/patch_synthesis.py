@@ -49,11 +49,11 @@ def patch_fill(
     for _ in range(levels - 1):
         img, hl, src = pyramid[-1]
         size = ((img.shape[1] + 1) // 2, (img.shape[0] + 1) // 2)
+        if min(size) < 2 * PATCH_RADIUS + 2:
+            break
         small = cv2.resize(img.astype(np.float32), size, interpolation=cv2.INTER_AREA).astype(np.float64)
         hl_small = cv2.resize(hl.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1e-3
         src_small = cv2.resize(src.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 1 - 1e-3
-        if min(size) < 2 * PATCH_RADIUS + 2:
-            break
         pyramid.append((small, hl_small, src_small & ~hl_small))
     rng = np.random.default_rng(seed)
     img, hl, src = pyramid[-1]
@@ -90,7 +90,7 @@ class _Level:
 
     def __init__(self, image: np.ndarray, hole: np.ndarray, source: np.ndarray, rng: np.random.Generator):
         r = PATCH_RADIUS
-        self.r, self.rng = r, rng
+        self.rng = rng
         self.h, self.w = hole.shape
         self.hole = hole
         self.image = image
