@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def add_removal_options(p) -> None:
     """The options of a removal, shared by `remove` and `run`."""
+    from inconddiff.prior.invention import INVENT
     from inconddiff.removal.config import METHODS, RemovalConfig
 
     p.add_argument(
@@ -33,7 +34,7 @@ def add_removal_options(p) -> None:
     )
     p.add_argument(
         "--invent",
-        choices=("texture", "smooth"),
+        choices=INVENT,
         default=RemovalConfig.invent,
         help="what no view saw: the surroundings' texture continued into it, or a smooth membrane",
     )

@@ -9,7 +9,7 @@ shared mistake would otherwise outvote the near views that are right. Each hole 
 consistent observed source whose ray at that 3D point is closest to the target's (the least foreshortened,
 least magnified view of that surface). What no view observed is taken from content an earlier fill invented
 (carried sources), so that it is invented once and looks the same from every view; only what neither offers
-is invented here (`invent_unseen`): by default the smoothest surface that meets the pixels around it
+is invented here (`invention.invent_unseen`): by default the smoothest surface that meets the pixels around it
 (`membrane`), or the surroundings' texture continued into it (`patch_synthesis`).
 
 The result marks each hole pixel's provenance (`COPIED`, `CARRIED`, `INVENTED`), so that invented content is
@@ -25,9 +25,8 @@ import numpy as np
 from inconddiff.cameras import Camera
 from inconddiff.prior.colour import match_colour
 from inconddiff.prior.fusion import SPECK_FRACTION, without_specks
+from inconddiff.prior.invention import invent_unseen
 from inconddiff.prior.median import median_of_valid
-from inconddiff.prior.membrane import membrane_fill
-from inconddiff.prior.patch_synthesis import patch_fill
 from inconddiff.prior.stereo import DepthMap
 from inconddiff.prior.warp import SurfaceMap, warp_reference
 
@@ -145,21 +144,6 @@ def copy_fill(
         provenance[rest] = INVENTED
     seen = float((provenance[hole] == COPIED).mean()) if hole.any() else 0.0
     return CopyFill(fill, provenance, label, seen)
-
-
-INVENT = ("texture", "smooth")
-"""How what no view saw is made up: 'texture', the surroundings' patches continued into it (`patch_synthesis`:
-grass stays grass, an edge runs on); 'smooth', the membrane over it (`membrane`: the local mean, closer to the
-truth in squared error, but a flat blob where the surroundings are textured)."""
-
-
-def invent_unseen(image: np.ndarray, unseen: np.ndarray, source: np.ndarray, invent: str) -> np.ndarray:
-    """`image` (float h x w x 3) with `unseen` made up as `invent` says (`INVENT`), drawing on `source`."""
-    if invent == "texture":
-        return patch_fill(image, unseen, source=source)
-    if invent == "smooth":
-        return membrane_fill(image, unseen)
-    raise ValueError(f"invent must be one of {INVENT}, got {invent!r}")
 
 
 def _consistent(

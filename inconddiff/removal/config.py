@@ -27,7 +27,7 @@ class RemovalConfig:
     removal benchmark's scenes that disagreed with the other views more than independent inventions did
     (`benchmarks/removal_quality.py`, `warp_carry` against `warp`; docs/RESULTS.md)."""
     invent: str = "smooth"
-    """How the copy fill makes up what no view saw (`prior.copy_fill.INVENT`): 'smooth' stretches a membrane
+    """How the copy fill makes up what no view saw (`prior.invention.INVENT`): 'smooth' stretches a membrane
     over it, 'texture' continues the surroundings' patches into it. 'smooth' by default: on the removal
     benchmark it is closer to the truth (masked PSNR 20.80 dB against 20.33) and the views disagree less
     (18.0 against 19.1); 'texture' looks like the scene where a large unseen part lies on textured ground

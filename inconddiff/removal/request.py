@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 
 from inconddiff.cameras import Camera, SceneGeometry, crop_pixel_grid
-from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill, invent_unseen
+from inconddiff.prior.copy_fill import INVENTED, KEPT, CopySource, copy_fill
 from inconddiff.prior.crops import CropBox, crop_around_hole, resize_image, resize_mask
 from inconddiff.prior.depth_choice import MARGIN, background_planes, choose_depth
 from inconddiff.prior.hole_depth import hole_depth_samples, surface_depth
+from inconddiff.prior.invention import invent_unseen
 from inconddiff.prior.stereo import surface_along_rays, sweep_shape
 
 JUDGE_CONTEXT = 1.5
@@ -53,7 +54,7 @@ class FillRequest:
     hole: np.ndarray
     """bool h x w, True = fill."""
     prior: np.ndarray
-    """float h x w x 3: the copy fill (`prior.copy_fill`), invented (`copy_fill.invent_unseen`) where
+    """float h x w x 3: the copy fill (`prior.copy_fill`), invented (`invention.invent_unseen`) where
     nothing was copied or carried."""
     provenance: np.ndarray
     """uint8 h x w: `KEPT` outside the hole, else `COPIED`, `CARRIED` or `INVENTED` (`prior.copy_fill`)."""
@@ -226,7 +227,7 @@ def prepare_request(
 
     With `probes`, the request also carries a judging request (`FillRequest.judge`): a crop with
     `JUDGE_CONTEXT` around the hole in which up to `probes` copies of the hole's shape are hidden too. What no
-    view saw is made up as `invent` says (`copy_fill.INVENT`)."""
+    view saw is made up as `invent` says (`invention.INVENT`)."""
     box = crop_around_hole(mask, working_size, context)
     request = _request(stem, image, mask, box, sources, geometry, keep, working_size, seed, invent=invent)
     if probes > 0:
