@@ -74,7 +74,7 @@ def patch_fill(
         for _ in range(rounds):
             nnf = level_synth.search(nnf)
             current = level_synth.vote(nnf)
-        previous = (nnf, level_synth.target_yx, img.shape[:2])
+        previous = (nnf, level_synth.index)
     out[hole] = current[hole]
     return out
 
@@ -110,17 +110,15 @@ class _Level:
         self.offsets = np.stack([dy.ravel(), dx.ravel()], 1)
         self.flat_offsets = dy.ravel() * self.w + dx.ravel()
 
-    def start(self, previous: tuple[np.ndarray, np.ndarray, tuple[int, int]] | None) -> np.ndarray:
-        """Initial matches: random sources, or the coarser level's (matches, their targets, its shape) scaled
-        up where they are still valid."""
+    def start(self, previous: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """Initial matches: random sources, or the coarser level's (matches, its target index) scaled up where
+        they are still valid."""
         n = len(self.target_yx)
         nnf = self.valid_yx[self.rng.integers(0, len(self.valid_yx), n)]
         if previous is not None:
-            coarse, coarse_targets, (ch, cw) = previous
-            index = np.full((ch, cw), -1, np.int64)
-            index[coarse_targets[:, 0], coarse_targets[:, 1]] = np.arange(len(coarse_targets))
-            cy = np.clip(self.target_yx[:, 0] // 2, 0, ch - 1)
-            cx = np.clip(self.target_yx[:, 1] // 2, 0, cw - 1)
+            coarse, index = previous
+            cy = np.clip(self.target_yx[:, 0] // 2, 0, index.shape[0] - 1)
+            cx = np.clip(self.target_yx[:, 1] // 2, 0, index.shape[1] - 1)
             k = index[cy, cx]
             scaled = coarse[np.maximum(k, 0)] * 2 + (self.target_yx % 2)
             ok = (k >= 0) & self._is_valid(scaled)
