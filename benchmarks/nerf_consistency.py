@@ -30,7 +30,7 @@ not a wall-clock budget: under a budget the field's fit, and with it every score
 `--capture` runs on a real capture instead: a folder with its original images/, the object's masks/ and a COLMAP
 model in sparse/0 (such as `inconddiff run`'s masks and model beside the original photos). With no truth there,
 (c) fills each hole with the sequential edit of the view half the capture away, and (d) is not run. The
-consistency score (`nerf_integration.evaluate.consistency_score`: hole PSNR less a penalty for blur) is reported
+consistency score (`nerf_integration.evaluate.consistency_score`: hole PSNR less its LPIPS and a penalty for blur) is reported
 beside the hole PSNR. A capture without object masks takes `--random-holes`: every view gets an object-shaped
 hole (4-10% of the view, seeded) in a copy under WORKDIR/capture, and a COLMAP model is made there if the capture
 has none.
@@ -266,7 +266,7 @@ def main() -> None:
     scored = all_ranked and all(consistency.get(v) is not None for v in RANKED)
     ranked_score = scored and consistency[RANKED[0]] > consistency[RANKED[1]] > consistency[RANKED[2]]
     print(
-        "consistency score (hole PSNR less the blur penalty): "
+        "consistency score (hole PSNR less its LPIPS and blur terms): "
         + ", ".join(f"{v} {s:.2f}" for v, s in consistency.items() if s is not None)
         + (f"; ranking (a)>(b)>(c): {ranked_score}" if scored else "")
     )

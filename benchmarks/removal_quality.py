@@ -155,9 +155,7 @@ def refit_score(capture: Path, edited: Path, work: Path) -> dict[str, float]:
     else:
         if work.exists():
             shutil.rmtree(work)
-        report = evaluate_capture(
-            edited, work, gt_images=capture / "gt" / "images", holdout=2, use_lpips=False
-        )
+        report = evaluate_capture(edited, work, gt_images=capture / "gt" / "images", holdout=2)
     return {
         "refit_consistency": float(report["consistency_score"]),
         "refit_hole_psnr": float(report["summary"]["hole_heldout"]["render_vs_edit"]["in_psnr"]),

@@ -32,7 +32,9 @@ def add_parser(sub) -> None:
         help="render and score at most this many views, spread over the capture; every view is fitted "
         "(default: 32; 0: all)",
     )
-    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only)")
+    p.add_argument(
+        "--no-lpips", action="store_true", help="skip LPIPS (PSNR and SSIM only, and no consistency score)"
+    )
     p.add_argument(
         "--no-carve",
         action="store_true",
