@@ -201,15 +201,28 @@ class TensorVMField(nn.Module):
         self.has_carved = bool(carved.any())
         self.occupancy &= ~self.carved
 
+    def cell_size_ratio(self, xyz: Tensor) -> Tensor:
+        """World size of a grid cell at grid coordinates `xyz` (..., 3), relative to a cell of the inner box: 1
+        inside it, growing with the square of the distance in the contracted rim."""
+        f = self.inner_fraction
+        g = xyz.abs().amax(-1)
+        dist = (1 - f) / (1 - g).clamp_min(
+            1e-3
+        )  # in units of scene_radius, where g = f + (1 - f)(1 - 1 / dist)
+        return torch.where(g <= f, torch.ones_like(g), (f * dist * dist / (1 - f)).clamp_min(1.0))
+
     @torch.no_grad()
     def update_occupancy(self, threshold: float) -> float:
-        """Mark cells whose density (max over a 3x3x3 neighbourhood) exceeds min(threshold, mean density);
-        returns the fraction kept."""
+        """Mark cells whose optical thickness (density, max over a 3x3x3 neighbourhood, times the cell's world
+        size) exceeds that of an inner-box cell at min(threshold, mean density); returns the fraction kept.
+        Judged by density alone, the contracted rim's large cells were dropped where distant trees and buildings
+        are thin but, over a cell that spans metres, opaque, and a dropped cell gets no gradient to come back."""
         r = self.occupancy.shape[0]
         sigma = self.density_volume(r)
         thr = min(threshold, float(sigma.mean()))
         sigma = F.max_pool3d(sigma[None, None], 3, stride=1, padding=1)[0, 0]
-        self.occupancy.copy_((sigma > thr) & ~self.carved)
+        thickness = sigma * self.cell_size_ratio(self.cell_centres())
+        self.occupancy.copy_((thickness > thr) & ~self.carved)
         return float(self.occupancy.float().mean())
 
     @torch.no_grad()

@@ -84,7 +84,8 @@ class InconddiffFitModelConfig(ModelConfig):
     occupancy_resolution: int = 128
     """Side of the occupancy bitmap used to skip empty space."""
     occupancy_threshold: float = 0.5
-    """Density (per scene unit) below which a cell (and its 26 neighbours) counts as empty."""
+    """Density (per scene unit) below which a cell of the inner box (and its 26 neighbours) counts as empty; a
+    larger cell of the contracted rim needs the same optical thickness, so a proportionally lower density."""
     occupancy_start: int = 40
     """First step at which empty space is skipped; the bitmap is refreshed every `occupancy_every` steps."""
     occupancy_every: int = 16

@@ -80,6 +80,36 @@ def _small_schedule(config, steps: int = 4):
     return config
 
 
+def test_occupancy_keeps_thin_far_content_in_the_contracted_rim():
+    """A density too low to matter in a small inner cell is opaque over a rim cell that spans a great distance:
+    occupancy judges optical thickness, so the rim keeps it and the inner box drops it."""
+    import torch
+
+    from nerf_integration.field import TensorVMField
+
+    r = 16
+    f = TensorVMField(resolution=8, occupancy_resolution=r, scene_radius=1.0, inner_fraction=0.5)
+    # the cell size ratio is the contraction's own stretch: world distance per grid unit, against the inner box's
+    p = torch.tensor([[3.0, 0.2, -0.1]])
+    step = torch.tensor([[1e-3, 0.0, 0.0]])
+    stretch = 1e-3 / float(f.normalise(p + step)[0, 0] - f.normalise(p)[0, 0])
+    inner = 1.0 / f.inner_fraction  # world units per grid unit inside the box
+    assert float(f.cell_size_ratio(f.normalise(p))[0]) == pytest.approx(stretch / inner, rel=1e-2)
+    assert float(f.cell_size_ratio(torch.tensor([[0.3, -0.2, 0.1]]))[0]) == 1.0
+
+    thin = torch.full((r, r, r), 0.05)
+    thin[7:9, 7:9, 7:9] = 5.0  # an object at the centre; the mean density is 0.13
+    f.density_volume = lambda res: thin.clone()
+    f.update_occupancy(0.5)
+    ratio = f.cell_size_ratio(f.cell_centres())
+    far = ratio > 0.13 / 0.05 * 1.01
+    near_object = torch.zeros_like(f.occupancy)
+    near_object[6:10, 6:10, 6:10] = True
+    assert f.occupancy[near_object].all()
+    assert not f.occupancy[(ratio == 1) & ~near_object].any()  # thin and small: empty
+    assert far.any() and f.occupancy[far].all()  # thin but metres deep: kept
+
+
 def test_field_occupancy_volume_matches_pointwise_density():
     import torch
 
