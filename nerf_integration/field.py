@@ -206,17 +206,16 @@ class TensorVMField(nn.Module):
         inside it, growing with the square of the distance in the contracted rim."""
         f = self.inner_fraction
         g = xyz.abs().amax(-1)
-        dist = (1 - f) / (1 - g).clamp_min(
-            1e-3
-        )  # in units of scene_radius, where g = f + (1 - f)(1 - 1 / dist)
+        # distance in units of scene_radius, from g = f + (1 - f)(1 - 1 / dist) (`normalise`)
+        dist = (1 - f) / (1 - g).clamp_min(1e-3)
         return torch.where(g <= f, torch.ones_like(g), (f * dist * dist / (1 - f)).clamp_min(1.0))
 
     @torch.no_grad()
     def update_occupancy(self, threshold: float) -> float:
         """Mark cells whose optical thickness (density, max over a 3x3x3 neighbourhood, times the cell's world
         size) exceeds that of an inner-box cell at min(threshold, mean density); returns the fraction kept.
-        Judged by density alone, the contracted rim's large cells were dropped where distant trees and buildings
-        are thin but, over a cell that spans metres, opaque, and a dropped cell gets no gradient to come back."""
+        Thickness, not density: a cell of the contracted rim spans metres, over which distant trees and buildings
+        of low density are opaque, and a cell marked empty is never sampled, so it gets no gradient to come back."""
         r = self.occupancy.shape[0]
         sigma = self.density_volume(r)
         thr = min(threshold, float(sigma.mean()))
