@@ -31,9 +31,9 @@ not a wall-clock budget: under a budget the field's fit, and with it every score
 model in sparse/0 (such as `inconddiff run`'s masks and model beside the original photos). With no truth there,
 (c) fills each hole with the sequential edit of the view half the capture away, and (d) is not run. The
 consistency score (`nerf_integration.evaluate.consistency_score`: hole PSNR less its LPIPS and a penalty for
-blur) is reported beside the hole PSNR. A capture without object masks takes `--random-holes`: every view gets an object-shaped
-hole (4-10% of the view, seeded) in a copy under WORKDIR/capture, and a COLMAP model is made there if the capture
-has none.
+blur) is reported beside the hole PSNR. A capture without object masks takes `--random-holes`: every view gets
+an object-shaped hole (4-10% of the view, seeded) in a copy under WORKDIR/capture, and a COLMAP model is made
+there if the capture has none.
 
     python benchmarks/nerf_consistency.py --views 20 --size 160x120 --seed 0
     python benchmarks/nerf_consistency.py --capture STATUE --arms sequential independent inconsistent \
