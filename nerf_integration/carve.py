@@ -84,7 +84,9 @@ def background_depth(z_depth: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def _project(
     points: np.ndarray, c2w: np.ndarray, fx, fy, cx, cy
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """nerfstudio (OpenGL) camera: pixel column, row and z-depth (along the viewing direction) of world points."""
+    """nerfstudio (OpenGL) camera: pixel column, row and z-depth (along the viewing direction) of world points,
+    in the points' precision."""
+    c2w = np.asarray(c2w, points.dtype)
     p = (points - c2w[:3, 3]) @ c2w[:3, :3]  # camera frame: x right, y up, looking down -z
     z = -p[:, 2]
     safe = np.where(z > 1e-6, z, np.inf)
@@ -180,73 +182,43 @@ def _views_of(pipeline, masks: dict[str, np.ndarray], side: int = RENDER_SIDE) -
     return views
 
 
-def read_window(view: dict, points: np.ndarray | None) -> tuple[int, int, int, int] | None:
-    """(row0, row1, col0, col1): the pixels of `view` that carving reads when it judges `points`: the hole widened
-    by the ring its background depth is continued from, and every pixel a point lands on. The whole view when
-    `points` is None; None when the view has no hole and no point lands in it (it casts no vote)."""
+def read_pixels(view: dict, points: np.ndarray | None) -> np.ndarray | None:
+    """(H, W) bool: the pixels of `view` whose depth carving reads when it judges `points`: the ring around the
+    widened hole that its background depth is continued from, and every pixel a point lands on. The whole view
+    when `points` is None; None when the view has no hole and no point lands in it (it casts no vote)."""
     h, w = view["shape"]
     if points is None:
-        return 0, h, 0, w
-    rows, cols = [], []
+        return np.ones((h, w), bool)
+    needed = np.zeros((h, w), bool)
     mask = view["mask"]
     if mask is not None and mask.any():
-        ys, xs = np.nonzero(mask)
-        rows += [ys.min() - RING - 1, ys.max() + RING + 2]
-        cols += [xs.min() - RING - 1, xs.max() + RING + 2]
+        wide = ndimage.binary_dilation(mask, iterations=RING)
+        needed |= ndimage.binary_dilation(wide) & ~wide
     u, v, z = _project(
         points, np.asarray(view["c2w"], np.float64), view["fx"], view["fy"], view["cx"], view["cy"]
     )
     col, row = np.floor(u), np.floor(v)
     ok = (z > 1e-6) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
-    if ok.any():
-        rows += [row[ok].min(), row[ok].max() + 1]
-        cols += [col[ok].min(), col[ok].max() + 1]
-    if not rows:
-        return None
-    return max(0, int(min(rows))), min(h, int(max(rows))), max(0, int(min(cols))), min(w, int(max(cols)))
+    needed[row[ok].astype(np.int64), col[ok].astype(np.int64)] = True
+    return needed if needed.any() else None
 
 
 def _add_depth(pipeline, views: list[dict], points: np.ndarray | None = None) -> list[dict]:
-    """Render the z-depth of each view over the pixels carving reads for `points` (`read_window`; the whole view
-    without points): the view's intrinsics, mask and depth are cut to that window, so the votes are those of the
-    whole view at a fraction of the rays. Views that cast no vote are left out."""
-    from nerfstudio.cameras.cameras import Cameras
-
-    from nerf_integration.render import render_depth
+    """Render the z-depth of each view at the pixels carving reads for `points` (`read_pixels`; the whole view
+    without points; NaN elsewhere), so the votes are those of whole renders at a fraction of the rays. Views
+    that cast no vote are left out."""
+    from nerf_integration import render
 
     out = []
     for view in views:
-        window = read_window(view, points)
-        if window is None:
+        needed = read_pixels(view, points)
+        if needed is None:
             continue
-        r0, r1, c0, c1 = window
-        h, w = view["shape"]
         cam = view["camera"]
-        if (r0, r1, c0, c1) != (0, h, 0, w):
-            cam = Cameras(
-                camera_to_worlds=cam.camera_to_worlds,
-                fx=cam.fx,
-                fy=cam.fy,
-                cx=cam.cx - c0,
-                cy=cam.cy - r0,
-                width=c1 - c0,
-                height=r1 - r0,
-                distortion_params=cam.distortion_params,
-                camera_type=cam.camera_type,
-            )
-        distance = render_depth(pipeline, cam, 0)
+        distance = render.render_depth(pipeline, cam, 0, pixels=None if needed.all() else needed)
         rays = cam.generate_rays(camera_indices=0, keep_shape=True)
         cos = rays.directions.cpu().numpy() @ -view["c2w"][:3, 2]
-        mask = view["mask"]
-        out.append(
-            view
-            | {
-                "cx": view["cx"] - c0,
-                "cy": view["cy"] - r0,
-                "depth": distance * cos,
-                "mask": mask[r0:r1, c0:c1] if mask is not None else None,
-            }
-        )
+        out.append(view | {"depth": distance * cos})
     return out
 
 
@@ -282,14 +254,15 @@ def carve_masked_volume(pipeline, masks: dict[str, np.ndarray]) -> int:
     by the field's current depth, adding to the cells carved before; returns the number of cells carved in all.
     At most `CARVE_VIEWS` views judge, only cells inside their masked frustums are judged
     (`in_masked_frustums`), and each view's depth is rendered only where those cells and its hole's ring fall
-    (`read_window`)."""
+    (`read_pixels`)."""
     field = pipeline.model.field
     views = _views_of(pipeline, masks)
     if len(views) > CARVE_VIEWS:
         views = [views[int(i)] for i in np.linspace(0, len(views), CARVE_VIEWS, endpoint=False)]
     centres = field.cell_centres()
     inner = (centres.abs().amax(-1) <= field.inner_fraction).cpu().numpy()
-    points = field.denormalise(centres[torch.as_tensor(inner)]).cpu().numpy().astype(np.float64)
+    # float32: a lattice cell is far larger than its rounding, and a pass projects a million cells per view
+    points = field.denormalise(centres[torch.as_tensor(inner)]).cpu().numpy().astype(np.float32)
     candidates = in_masked_frustums(points, views)
     views = _add_depth(pipeline, views, points[candidates])
     margin = MARGIN_VOXELS * 2 * field.scene_radius / (field.inner_fraction * field.occupancy.shape[0])

@@ -180,6 +180,21 @@ render at 320 px on 2 cores, so scoring all of a 100-view capture would add 4 mi
 move the means little."""
 
 
+FITTED_VIEWS_RENDERED = 4
+"""Of the scored training views whose holes were fitted, only this many (spread over them) are rendered: they
+show how closely the field fits its own views, which the untouched pixels of the views whose holes were left out
+show too, and each costs seconds to render."""
+
+
+def rendered_stems(scored: list[str], left_out: set[str], limit: int = FITTED_VIEWS_RENDERED) -> list[str]:
+    """The scored views to render: every view in `left_out` (whole views or holes left out of the fit) and at
+    most `limit` of the others, spread over them."""
+    fitted = [s for s in scored if s not in left_out]
+    if len(fitted) > limit:
+        fitted = [fitted[int(i)] for i in np.linspace(0, len(fitted), limit, endpoint=False)]
+    return sorted(set(fitted) | (set(scored) & left_out))
+
+
 def scored_stems(stems: list[str], heldout: list[str], limit: int | None) -> list[str]:
     """The views to render and score: every held-out view, and training views spread evenly over the sorted
     `stems` up to `limit` views in all (None: every view)."""
@@ -221,8 +236,9 @@ def evaluate_capture(
     the volume the masks agree the removed object filled is held empty (`nerf_integration.carve`), so smooth fills
     cannot be explained by a ghost of the object (on by default). Views larger than `working_size` (longer side)
     are fitted, rendered and scored shrunk to it (None: at full size). The fit uses every view; at most
-    `max_views` of them (the held-out views and training views spread over the capture; None: all) are rendered,
-    scored and have their holes left out. The field trains and renders on `device` (default: CUDA when
+    `max_views` of them (the held-out views and training views spread over the capture; None: all) are scored:
+    every other one with a hole has its hole left out, and those, the held-out views and
+    `FITTED_VIEWS_RENDERED` of the rest are rendered. The field trains and renders on `device` (default: CUDA when
     available). With `appearance`, each training view is fitted and rendered through its own colour transform
     (photos differ in exposure and white balance). Returns the dict written to OUT/consistency.json.
     """
@@ -270,7 +286,7 @@ def evaluate_capture(
             device=device,
             appearance=appearance,
         )
-        renders = render_views(result.pipeline, scored)
+        renders = render_views(result.pipeline, rendered_stems(scored, set(held_views) | set(exclude)))
         render_seconds = time.perf_counter() - t0 - result.seconds
         views = []
         for stem in sorted(renders):

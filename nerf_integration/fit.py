@@ -220,7 +220,7 @@ def fit(
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json), on
     `device` ('cpu', 'cuda'; default: CUDA when available).
 
-    `time_budget` (seconds of training, hook and carving time excluded) stops early. `on_step(step, train_seconds,
+    `time_budget` (seconds of training, carving passes included, hook time excluded) stops early. `on_step(step, train_seconds,
     pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
     Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (a folder of
     object masks by image stem), the volume the masks agree the removed object filled is held empty, by the

@@ -20,15 +20,31 @@ def render_camera(pipeline, cameras, index: int) -> tuple[np.ndarray, np.ndarray
 
 
 @torch.no_grad()
-def render_depth(pipeline, cameras, index: int) -> np.ndarray:
+def render_depth(
+    pipeline, cameras, index: int, pixels: np.ndarray | None = None, chunk: int = 8192
+) -> np.ndarray:
     """Depth (float HxW, scene units) of one camera of a Cameras batch, without evaluating colour where the model
-    can skip it (`inconddiff-fit`)."""
+    can skip it (`inconddiff-fit`). With `pixels` (HxW bool), only those pixels' rays are rendered and the others
+    are NaN."""
     model = pipeline.model
     before = getattr(model, "depth_only", None)
     if before is not None:
         model.depth_only = True
     try:
-        return render_camera(pipeline, cameras, index)[1]
+        if pixels is None:
+            return render_camera(pipeline, cameras, index)[1]
+        depth = np.full(pixels.shape, np.nan, np.float32)
+        rows, cols = np.nonzero(pixels)
+        if rows.size == 0:
+            return depth
+        coords = torch.stack([torch.as_tensor(rows), torch.as_tensor(cols)], -1).float() + 0.5
+        cams = cameras[index : index + 1]
+        bundle = cams.generate_rays(camera_indices=torch.zeros(rows.size, 1, dtype=torch.long), coords=coords)
+        out = [
+            model(bundle[i : i + chunk].to(model.device))["depth"].cpu() for i in range(0, rows.size, chunk)
+        ]
+        depth[rows, cols] = torch.cat(out)[:, 0].numpy()
+        return depth
     finally:
         if before is not None:
             model.depth_only = before

@@ -615,3 +615,18 @@ def test_relocating_a_run_moves_its_paths_given_absolute_or_relative(tmp_path, m
     assert moved.pipeline.datamanager.data == (tmp_path / "run" / "nerf" / "data").resolve()
     assert moved.pipeline.model.carve_masks == Path("elsewhere/masks")  # outside the moved folder: kept
     assert moved.max_num_iterations == config.max_num_iterations
+
+
+def test_scored_and_rendered_views_keep_every_left_out_view():
+    """Held-out views are always scored; of the scored views, every one left out of the fit (whole or its hole) is
+    rendered, and only a few of those whose holes were fitted."""
+    from nerf_integration.evaluate import rendered_stems, scored_stems
+
+    stems = [f"v{i:02d}" for i in range(40)]
+    scored = scored_stems(stems, ["v03", "v31"], limit=20)
+    assert len(scored) == 20 and {"v03", "v31"} <= set(scored)
+    left_out = {"v03", "v31"} | set(scored[1::2])
+    rendered = rendered_stems(scored, left_out, limit=4)
+    assert left_out & set(scored) <= set(rendered)
+    assert len(set(rendered) - left_out) == 4 and set(rendered) <= set(scored)
+    assert rendered_stems(scored[:3], set(), limit=4) == scored[:3]
