@@ -171,6 +171,12 @@ def main() -> None:
         "depend on the reference choice)",
     )
     ap.add_argument(
+        "--keep-edits",
+        action="store_true",
+        help="refit the edits an earlier run left in WORKDIR/<arm> instead of making them again (when only the "
+        "refit changed since)",
+    )
+    ap.add_argument(
         "--arms",
         nargs="+",
         default=list(VARIANTS),
@@ -210,7 +216,9 @@ def main() -> None:
                 raise SystemExit(f"{earlier}: no earlier result to reuse for {variant}")
             report = json.loads(earlier.read_text())
         else:
-            edited = make_edit(cap, args.workdir / variant, variant, seed=args.seed)
+            edited = args.workdir / variant
+            if not (args.keep_edits and (edited / "images").is_dir()):
+                edited = make_edit(cap, edited, variant, seed=args.seed)
             report = evaluate_capture(
                 edited,
                 args.workdir / f"{variant}_consistency",

@@ -22,7 +22,9 @@ from nerfstudio.plugins.types import MethodSpecification
 
 from nerf_integration.model import InconddiffFitModelConfig
 
-MAX_STEPS = 1500
+MAX_STEPS = 1300
+"""Fit steps of `inconddiff-fit`: a 30-view 640x480 capture evaluates within 5 minutes on 2 cores; 1000 steps fit
+its untouched pixels 1.5 dB worse."""
 
 
 @dataclass

@@ -212,7 +212,7 @@ def evaluate_capture(
     gt_images: str | os.PathLike | None = None,
     holdout: int = 2,
     masks_dir: str | os.PathLike | None = None,
-    max_steps: int = 1500,
+    max_steps: int | None = None,
     time_budget: float | None = None,
     use_lpips: bool = True,
     overwrite: bool = False,
@@ -240,7 +240,8 @@ def evaluate_capture(
     every other one with a hole has its hole left out, and those, the held-out views and
     `FITTED_VIEWS_RENDERED` of the rest are rendered. The field trains and renders on `device` (default: CUDA when
     available). With `appearance`, each training view is fitted and rendered through its own colour transform
-    (photos differ in exposure and white balance). Returns the dict written to OUT/consistency.json.
+    (photos differ in exposure and white balance). The fit runs `max_steps` steps (None: the method's default).
+    Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views

@@ -206,7 +206,7 @@ class FitResult:
 def fit(
     data_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
-    max_steps: int = 1500,
+    max_steps: int | None = None,
     time_budget: float | None = None,
     rays_per_batch: int = RAYS_PER_BATCH,
     method_config=None,
@@ -218,10 +218,10 @@ def fit(
     appearance: bool | None = None,
 ) -> FitResult:
     """Train a nerfstudio method (default `inconddiff-fit`) on `data_dir` (a folder with transforms.json), on
-    `device` ('cpu', 'cuda'; default: CUDA when available).
+    `device` ('cpu', 'cuda'; default: CUDA when available), for `max_steps` steps (None: `config.MAX_STEPS`).
 
-    `time_budget` (seconds of training, carving passes included, hook time excluded) stops early. `on_step(step, train_seconds,
-    pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
+    `time_budget` (seconds of training, carving passes included, hook time excluded) stops early.
+    `on_step(step, train_seconds, pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
     Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (a folder of
     object masks by image stem), the volume the masks agree the removed object filled is held empty, by the
     model's own training callback (`InconddiffFitModel`, as under `ns-train`). `appearance` turns the per-view
@@ -230,7 +230,9 @@ def fit(
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer
 
-    from nerf_integration.config import fit_trainer_config
+    from nerf_integration.config import MAX_STEPS, fit_trainer_config
+
+    max_steps = MAX_STEPS if max_steps is None else max_steps
 
     config = method_config or fit_trainer_config(max_steps=max_steps, rays_per_batch=rays_per_batch)
     config.pipeline.datamanager.data = Path(data_dir)

@@ -69,9 +69,10 @@ class InconddiffFitModelConfig(ModelConfig):
     """Spherical-harmonic degree of the colour (0: view-independent, 1: linear in the view direction). With 1 the
     colour can explain parallax away, and the geometry of a few-minute fit comes out far worse (measured: median
     depth error 150% vs 5% after 300 steps on a synthetic orbit); use it only for strongly glossy captures."""
-    num_samples: int = 256
-    """Samples per ray linear in distance from `near_plane` to 2 x `scene_radius` (about one per voxel at the
-    finest resolution)."""
+    num_samples: int = 128
+    """Samples per ray linear in distance from `near_plane` to 2 x `scene_radius` (about one per two voxels at the
+    finest resolution: on a 30-view real capture 256 fit the untouched pixels 0.15 dB better in a third more
+    time)."""
     num_far_samples: int = 32
     """Samples per ray linear in disparity beyond 2 x `scene_radius`."""
     warmup_stride: int = 4

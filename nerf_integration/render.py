@@ -76,10 +76,13 @@ def render_views(pipeline, stems: list[str] | None = None) -> dict[str, tuple[np
     return out
 
 
-def sample_pixels(pipeline, num: int = 8192, seed: int = 0) -> tuple[object, torch.Tensor]:
-    """A fixed random set of held-out pixels (eval split) as a ray bundle and their colours, for quick PSNR."""
+def sample_pixels(
+    pipeline, num: int = 8192, seed: int = 0, split: str = "eval"
+) -> tuple[object, torch.Tensor]:
+    """A fixed random set of pixels of the held-out views (`split` "eval") or of the training views ("train") as a
+    ray bundle and their colours, for quick PSNR."""
     dm = pipeline.datamanager
-    ds = dm.eval_dataset
+    ds = dm.eval_dataset if split == "eval" else dm.train_dataset
     g = torch.Generator().manual_seed(seed)
     cams = ds.cameras
     n = len(cams)
