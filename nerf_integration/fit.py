@@ -221,11 +221,12 @@ def fit(
     `device` ('cpu', 'cuda'; default: CUDA when available), for `max_steps` steps (None: `config.MAX_STEPS`).
 
     `time_budget` (seconds of training, carving passes included, hook time excluded) stops early.
-    `on_step(step, train_seconds, pipeline)` runs every `hook_every` steps and at the end; dicts it returns are collected in `history`.
-    Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With `carve_masks` (a folder of
-    object masks by image stem), the volume the masks agree the removed object filled is held empty, by the
-    model's own training callback (`InconddiffFitModel`, as under `ns-train`). `appearance` turns the per-view
-    colour transforms of `inconddiff-fit` on or off (None: the method's default, on).
+    `on_step(step, train_seconds, pipeline)` runs every `hook_every` steps and at the end; dicts it returns are
+    collected in `history`. Writes `config.yml` and a checkpoint under `output_dir` in nerfstudio's layout. With
+    `carve_masks` (a folder of object masks by image stem), the volume the masks agree the removed object filled
+    is held empty, by the model's own training callback (`InconddiffFitModel`, as under `ns-train`).
+    `appearance` turns the per-view colour transforms of `inconddiff-fit` on or off (None: the method's default,
+    on).
     """
     from nerfstudio.engine.callbacks import TrainingCallbackLocation
     from nerfstudio.engine.trainer import Trainer

@@ -196,8 +196,8 @@ def test_views_of_a_collection_whose_photos_differ_in_size(monkeypatch):
 
 
 def test_carving_reads_only_the_pixels_it_needs_and_votes_as_the_whole_view(monkeypatch):
-    """Views rendered only at the pixels where the judged cells and the hole's ring fall carve exactly the cells that whole
-    renders of every view carve from every lattice cell, with far fewer rays."""
+    """Views rendered only at the pixels where the judged cells and the hole's ring fall carve exactly the cells
+    that whole renders of every view carve from every lattice cell, with far fewer rays."""
     from types import SimpleNamespace
 
     import torch
