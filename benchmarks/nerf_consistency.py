@@ -21,7 +21,7 @@ The fits hold the removed object's volume empty (the evaluation's default, `nerf
 field explains smooth per-view fills (b) with a blurred ghost of the object that the masks hide from every view, and
 predicts the held-out holes' smooth fills from it. `--no-carve` fits without.
 
-The fits run a fixed number of steps (by default the evaluation's own, `nerf_integration.config.MAX_STEPS`),
+The fits run a fixed number of steps (by default the evaluation's own, `nerf_integration.config.fit_steps`),
 not a wall-clock budget: under a budget the field's fit, and with it every score, depends on the machine's load
 (an under-fitted field reproduces smooth fills best), and its learning rate never decays.
 
@@ -54,7 +54,6 @@ import numpy as np
 import torch
 
 from inconddiff.capture import load_capture, read_image, write_image
-from nerf_integration.config import MAX_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("sequential", "independent", "inconsistent", "truth")
@@ -141,7 +140,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--views", type=int, default=20)
     ap.add_argument("--size", default="160x120")
-    ap.add_argument("--steps", type=int, default=MAX_STEPS, help="fit steps (the evaluation's default)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="fit steps (default: the evaluation's, by the number of views)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--time-budget", type=float, default=None, help="also stop each fit after this many seconds"

@@ -240,7 +240,7 @@ def evaluate_capture(
     every other one with a hole has its hole left out, and those, the held-out views and
     `FITTED_VIEWS_RENDERED` of the rest are rendered. The field trains and renders on `device` (default: CUDA when
     available). With `appearance`, each training view is fitted and rendered through its own colour transform
-    (photos differ in exposure and white balance). The fit runs `max_steps` steps (None: the method's default).
+    (photos differ in exposure and white balance). The fit runs `max_steps` steps (None: `config.fit_steps` of the training views).
     Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
@@ -269,6 +269,10 @@ def evaluate_capture(
             edited, tmp / "nerf" / "data", heldout=held_views, exclude=exclude, working_size=working_size
         )
         t0 = time.perf_counter()
+        if max_steps is None:
+            from nerf_integration.config import fit_steps
+
+            max_steps = fit_steps(len(train))
         carve_masks = None
         if carve:
             carve_masks = data_dir / "carve_masks"

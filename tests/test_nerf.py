@@ -630,3 +630,11 @@ def test_scored_and_rendered_views_keep_every_left_out_view():
     assert left_out & set(scored) <= set(rendered)
     assert len(set(rendered) - left_out) == 4 and set(rendered) <= set(scored)
     assert rendered_stems(scored[:3], set(), limit=4) == scored[:3]
+
+
+def test_fit_steps_give_large_captures_as_many_rays_per_view():
+    from nerf_integration.config import MAX_FIT_STEPS, MAX_STEPS, STEPS_PER_VIEW, fit_steps
+
+    assert fit_steps(8) == fit_steps(28) == MAX_STEPS
+    assert fit_steps(45) == 45 * STEPS_PER_VIEW > MAX_STEPS
+    assert fit_steps(500) == MAX_FIT_STEPS

@@ -17,7 +17,12 @@ def add_parser(sub) -> None:
         "--out", default=None, help="new folder for the report (default: EDITED/../<name>_consistency)"
     )
     p.add_argument("--masks", dest="masks_dir", default=None, help="mask folder (default: EDITED/masks)")
-    p.add_argument("--steps", type=int, default=None, help="training steps of the fit (default: 1300)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps of the fit (default: 1,300, more beyond 30 views)",
+    )
     p.add_argument("--time-budget", type=float, default=None, help="stop the fit after this many seconds")
     p.add_argument(
         "--working-size",
