@@ -240,8 +240,8 @@ def evaluate_capture(
     every other one with a hole has its hole left out, and those, the held-out views and
     `FITTED_VIEWS_RENDERED` of the rest are rendered. The field trains and renders on `device` (default: CUDA when
     available). With `appearance`, each training view is fitted and rendered through its own colour transform
-    (photos differ in exposure and white balance). The fit runs `max_steps` steps (None: `config.fit_steps` of the training views).
-    Returns the dict written to OUT/consistency.json.
+    (photos differ in exposure and white balance). The fit runs `max_steps` steps (None: `config.fit_steps` of
+    the training views). Returns the dict written to OUT/consistency.json.
     """
     from nerf_integration.fit import fit, prepare_fit_data, relocate_run, working_shape
     from nerf_integration.render import render_views

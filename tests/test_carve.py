@@ -221,9 +221,8 @@ def test_carving_reads_only_the_pixels_it_needs_and_votes_as_the_whole_view(monk
     pipeline = SimpleNamespace(datamanager=SimpleNamespace(train_dataset=Data(names), eval_dataset=Data([])))
     rays_rendered = []
 
-    def floor_depth(
-        pipeline, cameras, index, pixels=None
-    ):  # the object is gone: every ray meets the floor z = 0
+    def floor_depth(pipeline, cameras, index, pixels=None):
+        # the object is gone: every ray meets the floor z = 0
         rays = cameras.generate_rays(camera_indices=index, keep_shape=True)
         oz, dz = rays.origins[..., 2].numpy(), rays.directions[..., 2].numpy()
         depth = np.where(dz < -1e-6, -oz / np.minimum(dz, -1e-6), 100.0)
