@@ -44,6 +44,9 @@ METHODS = ("telea", "homography", "warp", "ours_k0", "ours", "ours_adapted", "au
 
 
 def parse_args() -> argparse.Namespace:
+    from inconddiff.prior.invention import INVENT
+    from inconddiff.removal.config import RemovalConfig
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="pipeline folder (default: the shipped weights)")
     p.add_argument(
@@ -62,6 +65,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-side", type=int, default=640, help="downscale captures larger than this first")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--invent",
+        choices=INVENT,
+        default=RemovalConfig.invent,
+        help="how the copy fill makes up what no view saw",
+    )
     p.add_argument(
         "--model-resolution",
         type=int,
@@ -209,10 +218,20 @@ def main() -> None:
             t_prepare = time.perf_counter()
             probes = 2 if "auto" in args.methods else 0
             request, box = prepare_request(
-                stem, seen, hole, sources, geometry, keep, args.working_size, probes=probes
+                stem,
+                seen,
+                hole,
+                sources,
+                geometry,
+                keep,
+                args.working_size,
+                probes=probes,
+                invent=args.invent,
             )
             t_prepare = time.perf_counter() - t_prepare
-            alone = prepare_request(stem, seen, hole, [], geometry, keep, args.working_size)[0]
+            alone = prepare_request(
+                stem, seen, hole, [], geometry, keep, args.working_size, invent=args.invent
+            )[0]
             outputs, seconds = {}, {}
             for method in args.methods:
                 t0 = time.perf_counter()

@@ -13,6 +13,7 @@ that the reconstruction alone causes) and every method removes the object using 
 - `warp`: the copy fill (every view that saw the hole, a smooth membrane for the rest, each view inventing its own)
 - `warp_carry`: the same, what no view saw invented once and carried to the later views (`--carry`)
 - `warp_texture`: the copy fill inventing what no view saw from the surroundings' patches (`--invent texture`)
+- `warp_detail`: the copy fill's membrane with the patches' fine detail on it (`--invent detail`)
 - `ours`: `inconddiff remove` with its default settings
 Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees
 (true depth and visibility); `copy_oracle` copies each hole pixel from the nearest view that sees it and takes the
@@ -52,6 +53,7 @@ METHODS = {
     "warp": dict(method="warp"),
     "warp_carry": dict(method="warp", carry=True),
     "warp_texture": dict(method="warp", invent="texture"),
+    "warp_detail": dict(method="warp", invent="detail"),
     "ours": dict(),
 }
 KEYS = ("masked_psnr", "box_lpips", "disagreement", "fill_vs_observed_psnr", "seconds")

@@ -248,3 +248,39 @@ def test_what_no_view_saw_is_invented_smoothly_or_from_the_surrounding_texture(t
     assert detail(fills["texture"].fill) > 0.3 * detail(truth)
     with pytest.raises(ValueError, match="invent"):
         copy_fill(damaged, hole(), target, grid, depth, [], invent="telea")
+
+
+def test_detail_puts_grain_on_the_membrane_of_small_unseen_parts_and_texture_in_large_ones(
+    texture,
+):
+    """'detail': a strip (a quarter of the hole) keeps the membrane's large structure with some of the texture's
+    grain on it; a square (the other three quarters) is continued from the surrounding texture, as 'texture'
+    does."""
+    target = camera_at(0.0)
+    truth = render(target, texture)
+    strip = np.zeros((80, 96), bool)
+    strip[8:16, 10:50] = True
+    square = np.zeros((80, 96), bool)
+    square[35:65, 55:85] = True
+    unseen = strip | square
+    damaged = np.where(unseen[..., None], 0.0, truth)
+    grid = crop_pixel_grid((0, 80, 0, 96), (80, 96))
+    depth = np.full((80, 96), WALL)
+    fills = {
+        how: copy_fill(damaged, unseen, target, grid, depth, [], invent=how).fill
+        for how in ("smooth", "texture", "detail")
+    }
+
+    def high(image: np.ndarray) -> np.ndarray:
+        grey = image.mean(-1).astype(np.float32)
+        return grey - cv2.GaussianBlur(grey, (0, 0), 1.5)
+
+    def low(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image.astype(np.float32), (0, 0), 4.0)
+
+    assert np.allclose(fills["detail"][square], fills["texture"][square])
+    assert (high(fills["detail"])[strip] ** 2).mean() > 2 * (high(fills["smooth"])[strip] ** 2).mean()
+    drift = {
+        how: np.abs(low(fills[how]) - low(fills["smooth"]))[strip].mean() for how in ("detail", "texture")
+    }
+    assert drift["detail"] < 0.5 * drift["texture"]
