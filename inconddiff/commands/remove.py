@@ -36,8 +36,8 @@ def add_removal_options(p) -> None:
         "--invent",
         choices=INVENT,
         default=RemovalConfig.invent,
-        help="what no view saw: a smooth membrane with the surroundings' fine detail (default), the membrane alone,"
-        " or the surroundings' texture continued into it",
+        help="what no view saw: a smooth membrane with the surroundings' fine detail, their texture where a large"
+        " part of the hole is unseen (default); the membrane alone; or the surroundings' texture throughout",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if available)")

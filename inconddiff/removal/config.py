@@ -29,10 +29,12 @@ class RemovalConfig:
     invent: str = "detail"
     """How the copy fill makes up what no view saw (`prior.invention.INVENT`): 'smooth' stretches a membrane
     over it, 'texture' continues the surroundings' patches into it, 'detail' puts the patches' fine detail on
-    the membrane. 'detail' by default: on the removal benchmark it is as close to the truth as the membrane
-    (masked PSNR 20.81 dB against 20.80; texture 20.33) and looks more like the scene (box LPIPS 0.148
-    against 0.154; texture 0.149); on the held-out captures 22.51 dB / 0.168 against 22.47 / 0.171
-    (`benchmarks/removal_quality.py`, `inpaint_quality.py`; docs/RESULTS.md)."""
+    the membrane and takes them whole where an unseen part is a large share of the hole. 'detail' by default:
+    on the removal benchmark it is as close to the truth as the membrane (masked PSNR 20.80 dB for both;
+    texture 20.33) and looks more like the scene (box LPIPS 0.148 against 0.154; texture 0.149); on the
+    held-out captures 22.51 dB / 0.168 against 22.47 / 0.171; where the views saw little of what the object hid
+    (the statue), no blob in the object's outline (`benchmarks/removal_quality.py`, `inpaint_quality.py`;
+    docs/RESULTS.md)."""
     model: str | None = None
     """Folder of pipeline weights; None = the shipped default."""
     steps: int | None = None
