@@ -42,11 +42,13 @@ def invent_unseen(image: np.ndarray, unseen: np.ndarray, source: np.ndarray, inv
         return patches
     import cv2
 
-    detail = patches - cv2.GaussianBlur(patches, (0, 0), DETAIL_SIGMA)
-    out = membrane_fill(image, unseen)
-    out[unseen] = np.clip(out[unseen] + DETAIL_GAIN * detail[unseen], 0.0, 1.0)
     large = large_parts(unseen, LARGE_SHARE * max(int((~source).sum()), 1))
-    out[large] = patches[large]
+    small = unseen & ~large
+    # parts are 4-connected components and the membrane couples 4-neighbours, so the small parts' membrane
+    # never reads the large parts' pixels: it is solved over the small parts alone
+    out = membrane_fill(np.where(large[..., None], patches, image), small)
+    detail = patches - cv2.GaussianBlur(patches, (0, 0), DETAIL_SIGMA)
+    out[small] = np.clip(out[small] + DETAIL_GAIN * detail[small], 0.0, 1.0)
     return out
 
 
