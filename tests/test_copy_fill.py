@@ -225,6 +225,12 @@ def test_the_rays_stop_at_the_first_surface_behind_the_hole_even_when_more_views
     assert np.allclose(found[0, :], WALL, rtol=0.02) and np.allclose(found[:, 0], WALL, rtol=0.02)
 
 
+def fine_detail(image: np.ndarray) -> np.ndarray:
+    """The grey image less its Gaussian blur of 1.5 px: the texture's grain."""
+    grey = image.mean(-1).astype(np.float32)
+    return grey - cv2.GaussianBlur(grey, (0, 0), 1.5)
+
+
 def test_what_no_view_saw_is_invented_smoothly_or_from_the_surrounding_texture(texture):
     """No source: the whole hole is invented, by the membrane ('smooth') or by patches of the texture around it
     ('texture'), which keeps the texture's detail; an unknown choice is refused."""
@@ -238,8 +244,7 @@ def test_what_no_view_saw_is_invented_smoothly_or_from_the_surrounding_texture(t
     }
 
     def detail(image: np.ndarray) -> float:
-        grey = image.mean(-1).astype(np.float32)
-        return float(((grey - cv2.GaussianBlur(grey, (0, 0), 1.5))[hole()] ** 2).mean())
+        return float((fine_detail(image)[hole()] ** 2).mean())
 
     for result in fills.values():
         assert (result.provenance[hole()] == INVENTED).all()
@@ -271,15 +276,13 @@ def test_detail_puts_grain_on_the_membrane_of_small_unseen_parts_and_texture_in_
         for how in ("smooth", "texture", "detail")
     }
 
-    def high(image: np.ndarray) -> np.ndarray:
-        grey = image.mean(-1).astype(np.float32)
-        return grey - cv2.GaussianBlur(grey, (0, 0), 1.5)
-
     def low(image: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(image.astype(np.float32), (0, 0), 4.0)
 
     assert np.allclose(fills["detail"][square], fills["texture"][square])
-    assert (high(fills["detail"])[strip] ** 2).mean() > 2 * (high(fills["smooth"])[strip] ** 2).mean()
+    assert (fine_detail(fills["detail"])[strip] ** 2).mean() > 2 * (
+        fine_detail(fills["smooth"])[strip] ** 2
+    ).mean()
     drift = {
         how: np.abs(low(fills[how]) - low(fills["smooth"]))[strip].mean() for how in ("detail", "texture")
     }
