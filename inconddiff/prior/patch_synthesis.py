@@ -3,7 +3,8 @@
 Wexler, Shechtman and Irani, "Space-Time Completion of Video" (PAMI 2007), with Barnes et al.'s PatchMatch
 (SIGGRAPH 2009) for the nearest-neighbour search: every patch that overlaps the hole is matched to the most
 similar patch lying wholly in the known pixels, each hole pixel becomes the similarity-weighted vote of the
-matched patches that cover it, and the two steps alternate, coarse to fine. The result continues the
+matched patches that cover it, and the two steps alternate, coarse to fine; at full size the last step takes
+the best-matched patch's colour instead of the vote (`SHARP_FINISH`). The result continues the
 surroundings' edges and texture (grass stays grass, a pedestal's rim runs on) where a smooth fill leaves a
 flat blob in the object's outline. The coarsest level starts from the nearest known colours (the surfaces
 around the hole grown inwards, so the pedestal stays pale and the grass green rather than blending into a
@@ -30,6 +31,10 @@ ITERATIONS_COARSE = 8
 """Search-and-vote rounds at the coarsest level..."""
 ITERATIONS_FINE = 3
 """...and at each finer one (the upsampled matches are already close)."""
+SHARP_FINISH = True
+"""After the last round at full size, each hole pixel takes the colour of the best-matched patch covering it
+rather than the vote of all of them: the vote averages 49 patches a few pixels apart and washes the texture
+out, so that an invented region shows as a smooth patch in its outline (the statue's lawn)."""
 MIN_SOURCES = 16
 """With fewer wholly known patches than this, there is no texture to draw on: the membrane stands."""
 
@@ -74,6 +79,8 @@ def patch_fill(
         for _ in range(rounds):
             nnf = level_synth.search(nnf)
             current = level_synth.vote(nnf)
+        if level == 0 and SHARP_FINISH:
+            current = level_synth.vote_best(nnf)
         previous = (nnf, level_synth.index)
     out[hole] = current[hole]
     return out
@@ -195,4 +202,19 @@ class _Level:
         norm = norm.reshape(self.h, self.w)
         fill = self.hole & (norm > 0)
         self.image = np.where(fill[..., None], voted, self.image)
+        return self.image
+
+    def vote_best(self, nnf: np.ndarray) -> np.ndarray:
+        """Each hole pixel: the colour the best-matched patch covering it gives it."""
+        size = self.h * self.w
+        best = np.full(size, np.inf)
+        colour = np.zeros((size, self.image.shape[2]))
+        for dy, dx in self.offsets:
+            # one offset's covered pixels are distinct: a plain masked assignment keeps the cheapest
+            at = (self.target_yx[:, 0] + dy) * self.w + self.target_yx[:, 1] + dx
+            better = self.cost < best[at]
+            best[at[better]] = self.cost[better]
+            colour[at[better]] = self.image[nnf[better, 0] + dy, nnf[better, 1] + dx]
+        fill = self.hole & np.isfinite(best).reshape(self.h, self.w)
+        self.image = np.where(fill[..., None], colour.reshape(self.h, self.w, -1), self.image)
         return self.image
