@@ -10,10 +10,11 @@ that the reconstruction alone causes) and every method removes the object using 
 - `homography`: the classical reference fill per view: the neighbour with the most SIFT inliers among the five
   best ranked, warped by a homography fit near the hole, colour matched, Telea where it has no pixels
 - `independent`: the product's default method with no references (each view on its own, K = 0)
-- `warp`: the copy fill (every view that saw the hole, a smooth membrane for the rest, each view inventing its own)
+- `warp`: the copy fill (every view that saw the hole; what none saw invented as `--invent` says by default, each
+  view inventing its own)
 - `warp_carry`: the same, what no view saw invented once and carried to the later views (`--carry`)
-- `warp_texture`: the copy fill inventing what no view saw from the surroundings' patches (`--invent texture`)
-- `warp_detail`: the copy fill's membrane with the patches' fine detail on it (`--invent detail`)
+- `warp_smooth`, `warp_texture`, `warp_detail`: the copy fill inventing what no view saw as a smooth membrane, from
+  the surroundings' patches, or as the membrane with the patches' detail (`--invent smooth|texture|detail`)
 - `ours`: `inconddiff remove` with its default settings
 Oracle rows use the true geometry: `seen` is the share of each view's hole that some other view sees
 (true depth and visibility); `copy_oracle` copies each hole pixel from the nearest view that sees it and takes the
@@ -52,6 +53,7 @@ METHODS = {
     "independent": dict(refs=0),
     "warp": dict(method="warp"),
     "warp_carry": dict(method="warp", carry=True),
+    "warp_smooth": dict(method="warp", invent="smooth"),
     "warp_texture": dict(method="warp", invent="texture"),
     "warp_detail": dict(method="warp", invent="detail"),
     "ours": dict(),
