@@ -19,7 +19,7 @@ used by this benchmark; our method never builds it). tensorf is bounded by the s
 `scene_scale=2` to contain the room.
 
     python benchmarks/nerf_speed.py --budget 300 [--threads 1]
-    python benchmarks/nerf_speed.py --capture OUT --working-size 320 --out benchmarks/results/nerf_speed_statue.json
+    python benchmarks/nerf_speed.py --capture OUT --working-size 320 --out /tmp/nerf_speed_statue.json
 
 `--capture` fits a real capture instead (a folder with images/ and cameras, such as the output of `inconddiff
 run`), its views shrunk to `--working-size` as `inconddiff evaluate` does.
