@@ -76,11 +76,12 @@ def patch_fill(
             return membrane_fill(out, hole)
         nnf = level_synth.start(previous)
         rounds = ITERATIONS_COARSE if level == len(pyramid) - 1 else ITERATIONS_FINE
-        for _ in range(rounds):
+        for i in range(rounds):
             nnf = level_synth.search(nnf)
-            current = level_synth.vote(nnf)
-        if level == 0 and SHARP_FINISH:
-            current = level_synth.vote_best(nnf)
+            if level == 0 and i == rounds - 1 and SHARP_FINISH:
+                current = level_synth.vote_best(nnf)
+            else:
+                current = level_synth.vote(nnf)
         previous = (nnf, level_synth.index)
     out[hole] = current[hole]
     return out
